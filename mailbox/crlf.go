@@ -1,0 +1,187 @@
+package mailbox
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+)
+
+// Files on disk use LF line ends, as mutt and Dovecot write them; the API
+// speaks CRLF (RFC 5322 §2.3, RFC 9051 §2.3.4: sizes count CRLF octets).
+//
+// The two conversions below agree on one rule, so that every size holds: on
+// disk, an LF that does not follow a CR stands for CRLF. Writing turns each
+// CRLF into LF and keeps any other CR; reading turns an LF not preceded by
+// CR into CRLF and leaves an existing CRLF alone.
+
+// readErr keeps the caller's reader error
+// apart from our write errors so it can be returned unchanged.
+type readErr struct{ err error }
+
+func (e *readErr) Error() string { return e.err.Error() }
+func (e *readErr) Unwrap() error { return e.err }
+
+// copyToLF streams r to w converting CRLF to LF. It returns the octets
+// written (disk size) and the size the content has when read back with CRLF
+// line ends. max > 0 limits that CRLF size (ErrTooBig). An error of r is
+// returned wrapped in *readErr so the caller can tell it from a write error.
+func copyToLF(w io.Writer, r io.Reader, max int64) (disk, crlf int64, err error) {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var (
+		buf    = make([]byte, 32<<10)
+		cr     bool // input ended on a CR not yet written
+		lastCR bool // last byte written to disk was CR
+	)
+	emit := func(b []byte) error {
+		if len(b) == 0 {
+			return nil
+		}
+		n := int64(len(b))
+		// Count LFs that will be read back as CRLF.
+		rest := b
+		prevCR := lastCR
+		for {
+			i := bytes.IndexByte(rest, '\n')
+			if i < 0 {
+				break
+			}
+			if !(i == 0 && prevCR) && !(i > 0 && rest[i-1] == '\r') {
+				n++
+			}
+			prevCR = false
+			rest = rest[i+1:]
+		}
+		lastCR = b[len(b)-1] == '\r'
+		disk += int64(len(b))
+		crlf += n
+		if max > 0 && crlf > max {
+			return ErrTooBig
+		}
+		_, err := bw.Write(b)
+		return err
+	}
+	lf := []byte{'\n'}
+	crb := []byte{'\r'}
+	for {
+		n, rerr := r.Read(buf)
+		b := buf[:n]
+		for len(b) > 0 {
+			if cr {
+				cr = false
+				if b[0] == '\n' {
+					if err := emit(lf); err != nil {
+						return disk, crlf, err
+					}
+					b = b[1:]
+					continue
+				}
+				if err := emit(crb); err != nil {
+					return disk, crlf, err
+				}
+			}
+			i := bytes.IndexByte(b, '\r')
+			if i < 0 {
+				if err := emit(b); err != nil {
+					return disk, crlf, err
+				}
+				break
+			}
+			if err := emit(b[:i]); err != nil {
+				return disk, crlf, err
+			}
+			cr = true
+			b = b[i+1:]
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return disk, crlf, &readErr{rerr}
+		}
+	}
+	if cr {
+		if err := emit(crb); err != nil {
+			return disk, crlf, err
+		}
+	}
+	return disk, crlf, bw.Flush()
+}
+
+// crlfSize reads LF content once and returns its size on disk and the size
+// it has when read back through crlfReader. It is used for files other
+// programs dropped in without a W= size in their name.
+func crlfSize(r io.Reader) (disk, crlf int64, err error) {
+	buf := make([]byte, 32<<10)
+	prevCR := false
+	for {
+		n, rerr := r.Read(buf)
+		for _, b := range buf[:n] {
+			if b == '\n' && !prevCR {
+				crlf++
+			}
+			prevCR = b == '\r'
+		}
+		disk += int64(n)
+		crlf += int64(n)
+		if rerr == io.EOF {
+			return disk, crlf, nil
+		}
+		if rerr != nil {
+			return disk, crlf, rerr
+		}
+	}
+}
+
+// crlfReader gives LF content with CRLF line ends.
+type crlfReader struct {
+	r      io.Reader
+	buf    []byte
+	prevCR bool // last byte read from r was CR
+	lf     bool // an LF is owed after a CR already returned
+}
+
+func newCRLFReader(r io.Reader) *crlfReader {
+	return &crlfReader{r: r, buf: make([]byte, 16<<10)}
+}
+
+func (c *crlfReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n := 0
+	if c.lf {
+		p[0] = '\n'
+		c.lf = false
+		n = 1
+		if len(p) == 1 {
+			return 1, nil
+		}
+	}
+	room := (len(p) - n) / 2
+	if room == 0 {
+		room = 1
+	}
+	if room > len(c.buf) {
+		room = len(c.buf)
+	}
+	m, err := c.r.Read(c.buf[:room])
+	for _, b := range c.buf[:m] {
+		if b == '\n' && !c.prevCR {
+			p[n] = '\r'
+			n++
+			if n == len(p) {
+				c.lf = true
+				c.prevCR = false
+				continue
+			}
+		}
+		p[n] = b
+		n++
+		c.prevCR = b == '\r'
+	}
+	if n > 0 && errors.Is(err, io.EOF) {
+		return n, nil // report EOF on the next call
+	}
+	return n, err
+}

@@ -1,0 +1,264 @@
+package mailbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// writeTemp streams r into a new file in tmpDir, converting CRLF to LF,
+// and fsyncs it (the first half of the Maildir delivery discipline). The
+// file's mtime is set to date unless it is zero. It returns the file's path
+// and unique part, its size on disk and its CRLF size. An error of r is
+// returned unchanged; on any error the file is removed.
+func (m *Maildir) writeTemp(tmpDir string, r io.Reader, date time.Time) (path, unique string, disk, size int64, err error) {
+	unique = m.newUnique()
+	path = filepath.Join(tmpDir, unique)
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", "", 0, 0, ioErr("create message", err)
+	}
+	defer func() {
+		if err != nil {
+			fh.Close()
+			os.Remove(path)
+		}
+	}()
+	limit := m.opts.MaxMessageSize
+	if limit < 0 {
+		limit = 0
+	}
+	disk, size, err = copyToLF(fh, r, limit)
+	if err != nil {
+		var re *readErr
+		if errors.As(err, &re) {
+			return "", "", 0, 0, re.err
+		}
+		if errors.Is(err, ErrTooBig) {
+			return "", "", 0, 0, err
+		}
+		return "", "", 0, 0, ioErr("write message", err)
+	}
+	if !date.IsZero() {
+		if err = os.Chtimes(path, date, date); err != nil {
+			return "", "", 0, 0, ioErr("set message date", err)
+		}
+	}
+	if err = m.fs.sync(fh); err != nil {
+		return "", "", 0, 0, ioErr("fsync message", err)
+	}
+	if err = fh.Close(); err != nil {
+		return "", "", 0, 0, ioErr("close message", err)
+	}
+	return path, unique, disk, size, nil
+}
+
+// messageName is the file name of a message: key and, in cur/, the info.
+func messageName(unique string, disk, size int64, inCur bool, sys uint8, extra string) string {
+	name := fmt.Sprintf("%s,S=%d,W=%d", unique, disk, size)
+	if inCur {
+		name += ":" + buildInfo(sys, extra)
+	}
+	return name
+}
+
+// place makes src visible as dst: a rename when move is set, else a hard
+// link; across file systems (EXDEV) it copies through tmpDir instead.
+func (m *Maildir) place(src, dst, tmpDir string, move bool) error {
+	var err error
+	if move {
+		err = m.fs.rename(src, dst)
+	} else {
+		err = m.fs.link(src, dst)
+	}
+	if !errors.Is(err, syscall.EXDEV) {
+		return ioErr("place message", err)
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return ioErr("copy message", err)
+	}
+	defer in.Close()
+	err = m.fs.writeFileAtomic(dst, tmpDir, m.newUnique(), func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
+	if err == nil && move {
+		os.Remove(src)
+	}
+	return err
+}
+
+// Deliver writes one message durably into the INBOX of each user. The
+// message is streamed to disk once, into the first user's tmp/, then
+// hard-linked into every INBOX's new/ (the last one takes the file itself).
+// Each INBOX is committed under its own user's lock in turn, never two at
+// once; if any step fails, what was already committed is expunged again.
+func (m *Maildir) Deliver(ctx context.Context, users []string, r io.Reader) error {
+	if err := m.checkOpen(); err != nil {
+		return err
+	}
+	var us []*userState
+	seen := make(map[string]bool)
+	for _, name := range users {
+		canon, _, err := userPath(m.dir, name)
+		if err != nil {
+			return err
+		}
+		if seen[canon] {
+			continue
+		}
+		seen[canon] = true
+		u, err := m.user(canon)
+		if err != nil {
+			return err
+		}
+		us = append(us, u)
+	}
+	if len(us) == 0 {
+		return fmt.Errorf("%w: no recipients", ErrNoUser)
+	}
+	tmp, unique, disk, size, err := m.writeTemp(us[0].tmpDir(), r, time.Time{})
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp) // gone already if the last INBOX took it
+	name := messageName(unique, disk, size, false, 0, "")
+	date := time.Now().Truncate(time.Second)
+
+	type done struct {
+		u   *userState
+		uid uint32
+	}
+	var made []done
+	for i, u := range us {
+		err := ctx.Err()
+		var uid uint32
+		if err == nil {
+			uid, err = m.deliverOne(u, tmp, name, disk, size, date, i == len(us)-1)
+		}
+		if err != nil {
+			for _, d := range made {
+				m.undeliver(d.u, d.uid)
+			}
+			m.log.Warn("delivery failed", "user", u.name, "err", err)
+			return err
+		}
+		made = append(made, done{u, uid})
+	}
+	for _, d := range made {
+		m.log.Info("delivered", "user", d.u.name, "folder", inboxName, "uid", d.uid, "size", size)
+	}
+	return nil
+}
+
+// deliverOne commits the staged file into one user's INBOX.
+func (m *Maildir) deliverOne(u *userState, tmp, name string, disk, size int64, date time.Time, last bool) (uint32, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	f, err := u.folderLocked(folderName{canon: inboxName})
+	if err != nil {
+		return 0, err
+	}
+	if err := f.syncLocked(); err != nil {
+		return 0, err
+	}
+	newDir := filepath.Join(f.dir, "new")
+	dst := filepath.Join(newDir, name)
+	if err := m.place(tmp, dst, filepath.Join(f.dir, "tmp"), last); err != nil {
+		return 0, err
+	}
+	if err := m.fs.syncDir(newDir); err != nil {
+		os.Remove(dst)
+		return 0, err
+	}
+	msg := &message{disk: disk, size: size, date: date}
+	msg.setName(name)
+	uid, err := f.commitNewLocked([]*message{msg})
+	if err != nil {
+		os.Remove(dst)
+		m.fs.syncDir(newDir)
+		return 0, err
+	}
+	return uid[0], nil
+}
+
+// commitNewLocked gives new messages (whose files are already in place and
+// durable) UIDs and modseqs, journals them, and publishes them. On error
+// nothing is published and the caller removes the files.
+func (f *folderState) commitNewLocked(ms []*message) ([]uint32, error) {
+	var buf []byte
+	uids := make([]uint32, len(ms))
+	for i, msg := range ms {
+		msg.uid = f.uidNext
+		f.uidNext++ // burnt if the journal fails: never reused
+		msg.modseq = f.nextModSeqLocked()
+		msg.cache()
+		uids[i] = msg.uid
+		buf = appendRecord(buf, msg)
+	}
+	if err := f.journalLocked(buf); err != nil {
+		return nil, err
+	}
+	f.touchedLocked()
+	for _, msg := range ms {
+		f.appendMsgLocked(msg)
+		f.recordLocked(changeAdded, msg.uid, nil)
+	}
+	f.notifyAllLocked(nil)
+	f.maybeCompactLocked()
+	return uids, nil
+}
+
+// undeliver takes back a delivery after a later recipient failed.
+func (m *Maildir) undeliver(u *userState, uid uint32) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	f, err := u.folderLocked(folderName{canon: inboxName})
+	if err == nil {
+		if msg := f.find(uid); msg != nil {
+			err = f.removeMsgsLocked([]*message{msg}, nil)
+		}
+	}
+	if err != nil {
+		m.log.Error("could not take back partial delivery", "user", u.name, "uid", uid, "err", err)
+	}
+}
+
+// removeMsgsLocked deletes message files, then journals the expunges and
+// publishes them as made by origin. If the journal fails the files are gone
+// anyway and the next scan records the expunges.
+func (f *folderState) removeMsgsLocked(ms []*message, origin *handle) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	var buf []byte
+	subs := map[string]bool{}
+	for _, msg := range ms {
+		if err := os.Remove(f.path(msg)); err != nil && !isNotExist(err) {
+			return ioErr("remove message", err)
+		}
+		subs[msg.sub()] = true
+	}
+	for sub := range subs {
+		if err := f.u.store.fs.syncDir(filepath.Join(f.dir, sub)); err != nil {
+			return err
+		}
+	}
+	for _, msg := range ms {
+		buf = appendExpunge(buf, msg.uid, f.nextModSeqLocked())
+	}
+	if err := f.journalLocked(buf); err != nil {
+		return err
+	}
+	f.touchedLocked()
+	f.dropLocked(ms, origin)
+	f.notifyAllLocked(origin)
+	f.maybeCompactLocked()
+	return nil
+}

@@ -1,0 +1,301 @@
+package mailbox
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Files in a user's root besides the INBOX Maildir and the .Folder
+// directories.
+const (
+	subscriptionsFile = "subscriptions"           // Courier/Dovecot: one folder per line
+	specialUseFile    = "mailsuite-specialuse"    // ours: "<\Use> <folder>" per line
+	uidValidityFile   = "mailsuite-uidvalidity"   // last UIDVALIDITY handed out
+	maildirFolderFile = "maildirfolder"           // Maildir++ marker in each sub-folder
+)
+
+// defaultFolders are made on a user's first Account, with their RFC 6154
+// special-use attributes, and subscribed.
+var defaultFolders = [...]struct{ name, use string }{
+	{"Sent", UseSent},
+	{"Drafts", UseDrafts},
+	{"Trash", UseTrash},
+	{"Junk", UseJunk},
+	{"Archive", UseArchive},
+}
+
+// userState is one user's tree. mu guards everything in it and in its
+// folders (see Maildir).
+type userState struct {
+	store *Maildir
+	name  string
+	root  string
+
+	mu      sync.RWMutex
+	ready   bool
+	folders map[string]*folderState // loaded folders by canonical name
+	special map[string]string       // canonical folder name -> \Use
+	subs    map[string]bool         // canonical folder names
+	lastUV  uint32
+}
+
+// tmpDir is where the user's small files are staged (INBOX's tmp/).
+func (u *userState) tmpDir() string { return filepath.Join(u.root, "tmp") }
+
+// initLocked makes sure the tree exists. The first time (no special-use
+// file yet) it creates the default folders and subscribes them.
+func (u *userState) initLocked() error {
+	if err := makeMaildir(u.root); err != nil {
+		return err
+	}
+	fs := u.store.fs
+	if err := fs.syncDir(filepath.Dir(u.root)); err != nil {
+		return err
+	}
+	special, err := readSpecialUse(filepath.Join(u.root, specialUseFile))
+	switch {
+	case err == nil:
+		u.special = special
+	case isNotExist(err):
+		u.special = make(map[string]string)
+		u.subs = map[string]bool{inboxName: true}
+		if _, err := os.Stat(filepath.Join(u.root, indexFileName)); isNotExist(err) {
+			uv, err := u.newUIDValidityLocked()
+			if err != nil {
+				return err
+			}
+			err = fs.writeFileAtomic(filepath.Join(u.root, indexFileName), u.tmpDir(), "index-"+u.store.newUnique(),
+				func(w io.Writer) error { return writeSnapshot(w, uv, 1, 1, nil, 0, 0) })
+			if err != nil {
+				return err
+			}
+		}
+		for _, d := range defaultFolders {
+			n, _ := parseFolderName(d.name)
+			if _, err := os.Stat(filepath.Join(u.root, n.dir)); isNotExist(err) {
+				if err := u.createDirLocked(n); err != nil {
+					return err
+				}
+			}
+			u.special[n.canon] = d.use
+			u.subs[n.canon] = true
+		}
+		if err := u.writeSubsLocked(); err != nil {
+			return err
+		}
+		if err := u.writeSpecialLocked(); err != nil {
+			return err
+		}
+		u.store.log.Info("account created", "user", u.name)
+	default:
+		return ioErr("read special-use", err)
+	}
+	if u.subs == nil {
+		subs, err := readSubscriptions(filepath.Join(u.root, subscriptionsFile))
+		if err != nil && !isNotExist(err) {
+			return ioErr("read subscriptions", err)
+		}
+		u.subs = subs
+	}
+	return nil
+}
+
+// makeMaildir creates dir with cur/ new/ tmp/.
+func makeMaildir(dir string) error {
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		if err := mkdirAll(filepath.Join(dir, sub)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createDirLocked makes a sub-folder atomically: its Maildir is built under
+// tmp/ and renamed into place, then the root is fsynced. Its index is
+// written with a fresh UIDVALIDITY before it becomes visible.
+func (u *userState) createDirLocked(n folderName) error {
+	fs := u.store.fs
+	stage := filepath.Join(u.tmpDir(), "folder-"+u.store.newUnique())
+	if err := makeMaildir(stage); err != nil {
+		return err
+	}
+	cleanup := func() { os.RemoveAll(stage) }
+	if err := os.WriteFile(filepath.Join(stage, maildirFolderFile), nil, 0o600); err != nil {
+		cleanup()
+		return ioErr("create folder", err)
+	}
+	uv, err := u.newUIDValidityLocked()
+	if err != nil {
+		cleanup()
+		return err
+	}
+	err = fs.writeFileAtomic(filepath.Join(stage, indexFileName), filepath.Join(stage, "tmp"), "index-"+u.store.newUnique(),
+		func(w io.Writer) error { return writeSnapshot(w, uv, 1, 1, nil, 0, 0) })
+	if err != nil {
+		cleanup()
+		return err
+	}
+	if err := fs.rename(stage, filepath.Join(u.root, n.dir)); err != nil {
+		cleanup()
+		if os.IsExist(err) || isDirNotEmpty(err) {
+			return fmt.Errorf("%w: %s", ErrExists, n.canon)
+		}
+		return ioErr("create folder", err)
+	}
+	return fs.syncDir(u.root)
+}
+
+// newUIDValidityLocked hands out a UIDVALIDITY: the current time in seconds,
+// or one more than the last value handed out to this user if that is not
+// smaller, so a value is never reused for any of the user's folders (RFC
+// 9051 §2.3.1.1: a deleted and re-created folder must get a new one).
+func (u *userState) newUIDValidityLocked() (uint32, error) {
+	path := filepath.Join(u.root, uidValidityFile)
+	if u.lastUV == 0 {
+		if b, err := os.ReadFile(path); err == nil {
+			v, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32)
+			u.lastUV = uint32(v)
+		}
+	}
+	uv := uint32(time.Now().Unix())
+	if uv <= u.lastUV {
+		uv = u.lastUV + 1
+	}
+	err := u.store.fs.writeFileAtomic(path, u.tmpDir(), "uidvalidity-"+u.store.newUnique(), func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "%d\n", uv)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	u.lastUV = uv
+	return uv, nil
+}
+
+func readSpecialUse(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string)
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		use, name, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !validSpecialUse(use) {
+			continue
+		}
+		if n, ok := folderFromSubsName(name); ok {
+			out[n.canon] = use
+		}
+	}
+	return out, nil
+}
+
+func readSubscriptions(path string) (map[string]bool, error) {
+	out := make(map[string]bool)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return out, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if n, ok := folderFromSubsName(strings.TrimSpace(sc.Text())); ok {
+			out[n.canon] = true
+		}
+	}
+	return out, nil
+}
+
+func validSpecialUse(use string) bool {
+	switch use {
+	case UseSent, UseDrafts, UseTrash, UseJunk, UseArchive, UseAll, UseFlagged:
+		return true
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (u *userState) writeSubsLocked() error {
+	return u.store.fs.writeFileAtomic(filepath.Join(u.root, subscriptionsFile), u.tmpDir(), "subs-"+u.store.newUnique(), func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		for _, name := range sortedKeys(u.subs) {
+			n, err := parseFolderName(name)
+			if err != nil {
+				continue
+			}
+			fmt.Fprintf(bw, "%s\n", n.subsName())
+		}
+		return bw.Flush()
+	})
+}
+
+func (u *userState) writeSpecialLocked() error {
+	return u.store.fs.writeFileAtomic(filepath.Join(u.root, specialUseFile), u.tmpDir(), "special-"+u.store.newUnique(), func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		for _, name := range sortedKeys(u.special) {
+			n, err := parseFolderName(name)
+			if err != nil {
+				continue
+			}
+			fmt.Fprintf(bw, "%s %s\n", u.special[name], n.subsName())
+		}
+		return bw.Flush()
+	})
+}
+
+// folderDir is the Maildir directory of a folder.
+func (u *userState) folderDir(n folderName) string {
+	if n.isInbox() {
+		return u.root
+	}
+	return filepath.Join(u.root, n.dir)
+}
+
+// exists reports whether a folder's Maildir is there.
+func (u *userState) exists(n folderName) bool {
+	st, err := os.Stat(u.folderDir(n))
+	return err == nil && st.IsDir()
+}
+
+// folderLocked returns the loaded state of a folder, loading its index and
+// catching up with its files. ErrNoMailbox if it does not exist.
+func (u *userState) folderLocked(n folderName) (*folderState, error) {
+	if f, ok := u.folders[n.canon]; ok {
+		if !f.gone {
+			return f, nil
+		}
+		delete(u.folders, n.canon)
+	}
+	if !n.isInbox() && !u.exists(n) {
+		return nil, fmt.Errorf("%w: %s", ErrNoMailbox, n.canon)
+	}
+	f, err := loadFolder(u, n)
+	if err != nil {
+		return nil, err
+	}
+	u.folders[n.canon] = f
+	return f, nil
+}
+
+func isDirNotEmpty(err error) bool {
+	return errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST)
+}
