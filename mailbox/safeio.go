@@ -14,7 +14,7 @@ import (
 // any of them fail (the seam of STYLE.md §3). A Maildir holds its own copy;
 // there is no package-level state.
 type fsOps struct {
-	sync   func(f *os.File) error         // fsync of a file or directory
+	sync   func(f *os.File) error // fsync of a file or directory
 	rename func(oldpath, newpath string) error
 	link   func(oldname, newname string) error
 }

@@ -42,7 +42,7 @@ const (
 	// mtimeWindow: a directory whose mtime is this close to the time it
 	// was scanned may have changed again within the same timestamp tick,
 	// so it is scanned once more after the window has passed.
-	mtimeWindow = time.Second
+	mtimeWindow  = time.Second
 	lockFileName = ".mailsuite.lock"
 )
 

@@ -19,10 +19,10 @@ import (
 // Files in a user's root besides the INBOX Maildir and the .Folder
 // directories.
 const (
-	subscriptionsFile = "subscriptions"           // Courier/Dovecot: one folder per line
-	specialUseFile    = "mailsuite-specialuse"    // ours: "<\Use> <folder>" per line
-	uidValidityFile   = "mailsuite-uidvalidity"   // last UIDVALIDITY handed out
-	maildirFolderFile = "maildirfolder"           // Maildir++ marker in each sub-folder
+	subscriptionsFile = "subscriptions"         // Courier/Dovecot: one folder per line
+	specialUseFile    = "mailsuite-specialuse"  // ours: "<\Use> <folder>" per line
+	uidValidityFile   = "mailsuite-uidvalidity" // last UIDVALIDITY handed out
+	maildirFolderFile = "maildirfolder"         // Maildir++ marker in each sub-folder
 )
 
 // defaultFolders are made on a user's first Account, with their RFC 6154
