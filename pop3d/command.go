@@ -72,7 +72,10 @@ func parseNumber(s string, bits int) (uint64, bool) {
 		}
 	}
 	n, err := strconv.ParseUint(s, 10, bits)
-	return n, err == nil
+	if err != nil {
+		return 0, false
+	}
+	return n, true
 }
 
 // dispatch runs one command line.

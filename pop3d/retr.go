@@ -64,28 +64,38 @@ func (ss *session) send(i int, bodyLines int64, okLine string) bool {
 	}
 	defer rc.Close()
 
-	ss.ok("%s", okLine)
-	if _, err := copyDotStuffed(ss.bw, rc, bodyLines); err != nil {
-		// The +OK is out and part of the message may be: no -ERR can
-		// follow. Close without the terminator so the client sees the
-		// response as broken rather than as a shorter message.
-		var se sourceError
-		if errors.As(err, &se) {
-			ss.log.Error("pop3 reading message failed", "uid", ss.msgs[i].info.UID, "err", err)
-			ss.endReason = "message read failed"
-		} else {
-			ss.endReason = "write failed"
-		}
+	// Send the answers still buffered, so that if reading the message
+	// fails before any of it went out, the buffer holds only this
+	// response and can be replaced by -ERR.
+	if err := ss.bw.Flush(); err != nil {
+		ss.endReason = "write failed"
 		ss.quit = true
-		ss.discardOutput()
 		return false
 	}
-	ss.reply(".")
-	return true
-}
-
-// discardOutput drops buffered output so that a broken response is not
-// completed by the final flush; the connection is about to close.
-func (ss *session) discardOutput() {
-	ss.bw.Reset(deadlineWriter{c: ss.conn, timeout: ss.srv.opts.Timeout})
+	mark := ss.out.written
+	ss.ok("%s", okLine)
+	_, err = copyDotStuffed(ss.bw, rc, bodyLines)
+	if err == nil {
+		ss.reply(".")
+		return true
+	}
+	var se sourceError
+	if !errors.As(err, &se) {
+		ss.endReason = "write failed"
+		ss.quit = true
+		return false
+	}
+	ss.log.Error("pop3 reading message failed", "uid", ss.msgs[i].info.UID, "err", err)
+	ss.bw.Reset(ss.out)
+	if ss.out.written == mark {
+		// Nothing of the +OK reached the client: answer -ERR instead.
+		ss.fail(errorReply(err))
+		return false
+	}
+	// The +OK and part of the message are out; no -ERR can follow. Close
+	// without the terminator, so the client sees a broken response rather
+	// than a shorter message.
+	ss.endReason = "message read failed"
+	ss.quit = true
+	return false
 }

@@ -351,15 +351,19 @@ func underlying(c net.Conn) net.Conn {
 }
 
 // deadlineWriter arms the write deadline before each write, so that a
-// long RETR fails only when the client stops reading for Timeout.
+// long RETR fails only when the client stops reading for Timeout. It
+// counts the octets that reached the connection.
 type deadlineWriter struct {
 	c       net.Conn
 	timeout time.Duration
+	written int64
 }
 
-func (w deadlineWriter) Write(p []byte) (int, error) {
+func (w *deadlineWriter) Write(p []byte) (int, error) {
 	w.c.SetWriteDeadline(time.Now().Add(w.timeout))
-	return w.c.Write(p)
+	n, err := w.c.Write(p)
+	w.written += int64(n)
+	return n, err
 }
 
-var _ io.Writer = deadlineWriter{}
+var _ io.Writer = (*deadlineWriter)(nil)

@@ -39,6 +39,7 @@ type session struct {
 	conn net.Conn // the current transport: raw, or *tls.Conn
 	br   *bufio.Reader
 	bw   *bufio.Writer
+	out  *deadlineWriter // under bw
 	log  *slog.Logger
 
 	tls      bool
@@ -118,7 +119,8 @@ func (s *Server) serveConn(c net.Conn, tc *trackedConn) {
 func (ss *session) setTransport(c net.Conn) {
 	ss.conn = c
 	ss.br = bufio.NewReaderSize(c, 4096)
-	ss.bw = bufio.NewWriterSize(deadlineWriter{c: c, timeout: ss.srv.opts.Timeout}, 32<<10)
+	ss.out = &deadlineWriter{c: c, timeout: ss.srv.opts.Timeout}
+	ss.bw = bufio.NewWriterSize(ss.out, 32<<10)
 }
 
 // run reads and answers commands until the session ends.
@@ -209,13 +211,13 @@ func (ss *session) readLine(limit int) (string, error) {
 				line = append(line, chunk...)
 			}
 		}
+		if total > maxLineFactor*limit {
+			return "", errLineAbusive
+		}
 		if err == nil {
 			break
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
-			if total > maxLineFactor*limit {
-				return "", errLineAbusive
-			}
 			continue
 		}
 		return "", err
