@@ -18,15 +18,15 @@ import (
 // returned unchanged; on any error the file is removed.
 func (m *Maildir) writeTemp(tmpDir string, r io.Reader, date time.Time) (path, unique string, disk, size int64, err error) {
 	unique = m.newUnique()
-	path = filepath.Join(tmpDir, unique)
-	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	tmp := filepath.Join(tmpDir, unique)
+	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", "", 0, 0, ioErr("create message", err)
 	}
 	defer func() {
 		if err != nil {
 			fh.Close()
-			os.Remove(path)
+			os.Remove(tmp)
 		}
 	}()
 	limit := m.opts.MaxMessageSize
@@ -45,7 +45,7 @@ func (m *Maildir) writeTemp(tmpDir string, r io.Reader, date time.Time) (path, u
 		return "", "", 0, 0, ioErr("write message", err)
 	}
 	if !date.IsZero() {
-		if err = os.Chtimes(path, date, date); err != nil {
+		if err = os.Chtimes(tmp, date, date); err != nil {
 			return "", "", 0, 0, ioErr("set message date", err)
 		}
 	}
@@ -55,7 +55,7 @@ func (m *Maildir) writeTemp(tmpDir string, r io.Reader, date time.Time) (path, u
 	if err = fh.Close(); err != nil {
 		return "", "", 0, 0, ioErr("close message", err)
 	}
-	return path, unique, disk, size, nil
+	return tmp, unique, disk, size, nil
 }
 
 // messageName is the file name of a message: key and, in cur/, the info.

@@ -263,7 +263,7 @@ func (f *folderState) dirMtimes() (newNs, curNs int64, err error) {
 // with when the last scan began, that no change can hide behind them.
 func (f *folderState) sureLocked() bool {
 	latest := time.Unix(0, max(f.newSeen, f.curSeen))
-	return f.newSeen != 0 && f.curSeen != 0 && !latest.Add(mtimeWindow).After(f.scannedAt)
+	return f.newSeen != 0 && f.curSeen != 0 && !latest.Add(f.u.store.window).After(f.scannedAt)
 }
 
 // syncLocked catches up with changes other programs made to the files. It
@@ -283,7 +283,7 @@ func (f *folderState) syncLocked() error {
 		return ioErr("stat folder", err)
 	}
 	if newNs == f.newSeen && curNs == f.curSeen {
-		if f.sureLocked() || now.Before(time.Unix(0, max(newNs, curNs)).Add(mtimeWindow)) {
+		if f.sureLocked() || now.Before(time.Unix(0, max(newNs, curNs)).Add(f.u.store.window)) {
 			return nil
 		}
 	}

@@ -94,7 +94,7 @@ func (f *folderState) rescanLocked(now time.Time, newNs, curNs int64) error {
 		buf = appendRecord(buf, m)
 		added = append(added, m)
 	}
-	scanSure := !time.Unix(0, max(newNs, curNs)).Add(mtimeWindow).After(now)
+	scanSure := !time.Unix(0, max(newNs, curNs)).Add(f.u.store.window).After(now)
 	if scanSure && (len(buf) > 0 || newNs != f.newSeen || curNs != f.curSeen) {
 		buf = appendMtimes(buf, newNs, curNs)
 	}

@@ -39,11 +39,12 @@ const (
 	defaultPollInterval   = time.Second
 	defaultChangeLogSize  = 4096
 	defaultCompactMin     = 1000
-	// mtimeWindow: a directory whose mtime is this close to the time it
-	// was scanned may have changed again within the same timestamp tick,
-	// so it is scanned once more after the window has passed.
-	mtimeWindow  = time.Second
-	lockFileName = ".mailsuite.lock"
+	// defaultMtimeWindow: a directory whose mtime is this close to the
+	// time it was scanned may have changed again within the same
+	// timestamp tick (or second, on coarse file systems), so it is
+	// scanned once more after the window has passed.
+	defaultMtimeWindow = time.Second
+	lockFileName       = ".mailsuite.lock"
 )
 
 // Maildir is the Maildir++ store: one tree per user below a mail root,
@@ -65,6 +66,7 @@ type Maildir struct {
 	pid      int
 	counter  atomic.Uint64
 	fs       fsOps
+	window   time.Duration // mtime trust window; tests shorten it
 	lockFile *os.File
 
 	mu     sync.Mutex
@@ -115,6 +117,7 @@ func Open(dir string, opts Options) (*Maildir, error) {
 		host:     escapeHost(opts.Hostname),
 		pid:      os.Getpid(),
 		fs:       realFS(),
+		window:   defaultMtimeWindow,
 		lockFile: lf,
 		users:    make(map[string]*userState),
 		stop:     make(chan struct{}),

@@ -1,0 +1,5 @@
+package mailbox
+
+import "time"
+
+var timeZero time.Time
