@@ -1,0 +1,179 @@
+package smtpd
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/emersion/go-smtp"
+)
+
+// conn is one client connection.
+//
+// go-smtp has no per-connection hooks: its Server serves a listener and
+// tells nobody when a connection ends, and its Shutdown waits for idle
+// connections until their read timeout. To know when each connection ends
+// (for MaxConnections and Shutdown) while leaving the net.Conn untouched (go
+// detects TLS by the *tls.Conn type), each connection gets its own go-smtp
+// Server over a one-connection listener; that Server's Shutdown returns
+// exactly when the connection's handler has returned.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	ip     netip.Addr
+	log    *slog.Logger
+	ctx    context.Context // ends when the connection is forced closed
+	cancel context.CancelFunc
+
+	mu           sync.Mutex
+	busy         int  // sessions inside Data (BDAT runs Data in a goroutine)
+	draining     bool // Shutdown asked to close when not busy
+	authFailures int  // failed AUTH attempts, across STARTTLS
+
+	nameOnce sync.Once
+	name     string // see remoteName
+}
+
+func newConn(s *Server, nc net.Conn, id uint64) *conn {
+	var ip netip.Addr
+	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
+		ip = ap.Addr().Unmap()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &conn{
+		srv:    s,
+		nc:     nc,
+		ip:     ip,
+		log:    s.log.With("conn", id, "remote", nc.RemoteAddr().String()),
+		ctx:    ctx,
+		cancel: cancel,
+	}
+}
+
+// serve runs the SMTP dialogue and returns when the connection is closed.
+func (c *conn) serve() {
+	defer c.cancel()
+	c.log.Debug("connection opened", "tls", c.isTLS())
+	o := c.srv.opts
+	gs := smtp.NewServer(smtp.BackendFunc(c.newSession))
+	gs.Domain = o.Hostname
+	gs.TLSConfig = o.TLSConfig
+	gs.MaxMessageBytes = o.MaxMessageSize
+	gs.MaxRecipients = 0 // enforced in Rcpt, so that it is logged
+	gs.MaxLineLength = o.MaxLineLength
+	gs.ReadTimeout = o.ReadTimeout
+	gs.WriteTimeout = o.WriteTimeout
+	gs.EnableSMTPUTF8 = true
+	// AUTH is gated per connection by the session (loopback rule for
+	// plaintext, refusal on the inbound service): see auth.go.
+	gs.AllowInsecureAuth = true
+	gs.ErrorLog = libLogger{c.log}
+
+	ln := &oneConnListener{conn: c.nc, waiting: make(chan struct{}), closed: make(chan struct{})}
+	go gs.Serve(ln)
+	<-ln.waiting // the handler goroutine is started
+	gs.Shutdown(context.Background())
+	c.log.Debug("connection closed")
+}
+
+func (c *conn) isTLS() bool {
+	_, ok := c.nc.(*tls.Conn)
+	return ok
+}
+
+// setBusy marks the start (+1) or end (-1) of a Data call. At the end of the
+// last one, a draining connection is closed for reading: go-smtp still
+// writes the DATA reply, then sees end of input and closes.
+func (c *conn) setBusy(delta int) {
+	c.mu.Lock()
+	c.busy += delta
+	closeNow := c.draining && c.busy == 0
+	c.mu.Unlock()
+	if closeNow {
+		c.closeRead()
+	}
+}
+
+// drain is Shutdown's request: close now if idle, else after Data.
+func (c *conn) drain() {
+	c.mu.Lock()
+	c.draining = true
+	idle := c.busy == 0
+	c.mu.Unlock()
+	if idle {
+		c.closeRead()
+	}
+}
+
+// closeRead ends the input side only, so that a reply being written still
+// reaches the client; go-smtp's next read sees end of input and it closes
+// the connection. A command already buffered is still answered.
+func (c *conn) closeRead() {
+	raw := c.nc
+	if tc, ok := raw.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	if cr, ok := raw.(interface{ CloseRead() error }); ok {
+		if cr.CloseRead() == nil {
+			return
+		}
+	}
+	c.nc.Close()
+}
+
+// forceClose closes the connection and cancels a delivery in progress.
+func (c *conn) forceClose() {
+	c.cancel()
+	c.nc.Close()
+}
+
+// oneConnListener hands out one connection, then blocks until closed.
+type oneConnListener struct {
+	conn    net.Conn
+	given   bool
+	waiting chan struct{} // closed at the second Accept
+	closed  chan struct{}
+	once    sync.Once
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	// go-smtp's Serve calls Accept from one goroutine only.
+	if !l.given {
+		l.given = true
+		return l.conn, nil
+	}
+	select {
+	case <-l.waiting:
+	default:
+		close(l.waiting)
+	}
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+func (l *oneConnListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *oneConnListener) Addr() net.Addr { return l.conn.LocalAddr() }
+
+// libLogger receives go-smtp's own error log: handshake failures, broken
+// connections, recovered panics. None of it carries message content.
+type libLogger struct{ log *slog.Logger }
+
+func (l libLogger) Printf(format string, v ...any) { l.print(fmt.Sprintf(format, v...)) }
+func (l libLogger) Println(v ...any)               { l.print(strings.TrimSuffix(fmt.Sprintln(v...), "\n")) }
+
+func (l libLogger) print(msg string) {
+	if strings.Contains(msg, "panic") {
+		l.log.Error("smtp library", "detail", msg)
+		return
+	}
+	l.log.Info("smtp library", "detail", msg)
+}

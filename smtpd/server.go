@@ -1,0 +1,203 @@
+package smtpd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("smtpd: server closed")
+
+// busyReplyTimeout bounds the write (and, on a TLS listener, the handshake)
+// of the 421 sent to a connection over MaxConnections.
+const busyReplyTimeout = 5 * time.Second
+
+// Server is one SMTP service (inbound or submission). It has the shape of
+// net/http's Server: Serve one or more listeners, then Shutdown or Close.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+
+	mu        sync.Mutex
+	closing   bool
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	nextID    uint64
+	wg        sync.WaitGroup // one per entry of conns
+}
+
+// New returns a server for opts (zero fields take their defaults). Options
+// that cannot work (no Store, no Users, no Mode, no Hostname) make Serve
+// fail.
+func New(opts Options) *Server {
+	opts = opts.withDefaults()
+	return &Server{
+		opts:      opts,
+		log:       opts.Logger.With("proto", opts.Mode.String()),
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+	}
+}
+
+// Serve accepts connections on ln until Shutdown or Close, then returns
+// ErrServerClosed. A *tls.Conn from ln (tls.NewListener) is a connection with
+// implicit TLS (RFC 8314 §3.3).
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.opts.check(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			// As net/http does: back off on temporary errors (EMFILE...).
+			if ne, ok := err.(interface{ Temporary() bool }); ok && ne.Temporary() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed, retrying", "err", err, "delay", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		s.accept(nc)
+	}
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// accept registers nc and starts serving it, or turns it away.
+func (s *Server) accept(nc net.Conn) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	if len(s.conns) >= s.opts.MaxConnections {
+		s.mu.Unlock()
+		s.log.Warn("connection refused: too many connections", "remote", nc.RemoteAddr().String(),
+			"max", s.opts.MaxConnections)
+		go s.turnAway(nc)
+		return
+	}
+	s.nextID++
+	c := newConn(s, nc, s.nextID)
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+
+	go func() {
+		defer s.wg.Done()
+		c.serve()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+}
+
+// turnAway answers a connection over the limit and closes it.
+// RFC 5321 §3.1: a server may open with 421 instead of 220 and close.
+func (s *Server) turnAway(nc net.Conn) {
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(busyReplyTimeout))
+	fmt.Fprintf(nc, "421 4.7.0 %s Too many connections, try again later\r\n", s.opts.Hostname)
+}
+
+// Shutdown stops accepting connections, closes idle ones, lets a message
+// being received finish (its reply is sent, then the connection closes), and
+// waits for all connections to end. If ctx ends first, the remaining
+// connections are closed as by Close (an interrupted DATA stores nothing)
+// and ctx's error is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	conns, lerr := s.stop()
+	for _, c := range conns {
+		c.drain()
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return lerr
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.forceClose()
+		}
+		s.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// Close closes the listeners and every connection at once. A message being
+// received is abandoned and nothing of it is stored. It does not wait for
+// the connections' goroutines to end.
+func (s *Server) Close() error {
+	conns, lerr := s.stop()
+	for _, c := range conns {
+		c.forceClose()
+	}
+	return lerr
+}
+
+// stop marks the server closing, closes its listeners and returns the
+// connections open at that moment. No connection is added afterwards.
+func (s *Server) stop() ([]*conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing = true
+	var lerr error
+	for ln := range s.listeners {
+		if err := ln.Close(); err != nil && lerr == nil && !errors.Is(err, net.ErrClosed) {
+			lerr = err
+		}
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	return conns, lerr
+}
+
+// busyConns counts connections inside DATA (for tests).
+func (s *Server) busyConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		c.mu.Lock()
+		if c.busy > 0 {
+			n++
+		}
+		c.mu.Unlock()
+	}
+	return n
+}
