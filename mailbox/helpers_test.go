@@ -2,6 +2,7 @@ package mailbox
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -198,3 +199,5 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
+
+func isErr(err, target error) bool { return errors.Is(err, target) }

@@ -46,6 +46,7 @@ type indexData struct {
 	curMtime      int64
 	journal       int  // lines after the header
 	damaged       bool // some line was unreadable or the file was torn
+	lost          int  // how many lines were unreadable
 }
 
 // parseIndex reads an index. It never fails on content: damage is reported
@@ -60,6 +61,7 @@ func parseIndex(r io.Reader) (*indexData, error) {
 		if err == bufio.ErrBufferFull {
 			// Over-long line: skip to its end.
 			d.damaged = true
+			d.lost++
 			for err == bufio.ErrBufferFull {
 				_, err = br.ReadSlice('\n')
 			}
@@ -71,6 +73,7 @@ func parseIndex(r io.Reader) (*indexData, error) {
 		if err == io.EOF {
 			if len(line) > 0 {
 				d.damaged = true // torn last line: ignore it
+				d.lost++
 			}
 			break
 		}
@@ -87,11 +90,16 @@ func parseIndex(r io.Reader) (*indexData, error) {
 		d.journal++
 		if !d.parseLine(s, &maxUID) {
 			d.damaged = true
+			d.lost++
 		}
 	}
 	if maxUID >= d.uidNext {
 		d.uidNext = maxUID + 1
 	}
+	// Each lost line may have handed out one UID above those we saw
+	// (an A line), so skip that many: a UID is never handed out twice
+	// under one UIDVALIDITY (RFC 9051 §2.3.1.1).
+	d.uidNext += uint32(d.lost)
 	if d.uidNext == 0 {
 		d.uidNext = 1
 	}
