@@ -1,0 +1,73 @@
+package imapd
+
+import (
+	"container/list"
+	"sync"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// msgMeta is what parsing a message gives FETCH and SEARCH. It is
+// immutable once made, so sessions share it without locks.
+type msgMeta struct {
+	size     int64
+	layout   *entity // the root; with parts only when full
+	full     bool    // layout covers the whole message, not just its header
+	envelope *imap.Envelope
+	// structure is BODYSTRUCTURE (extended; BODY is written from it too),
+	// set when full.
+	structure imap.BodyStructure
+}
+
+// metaKey names a message across users and folders; UIDVALIDITY makes a
+// UID reused after a folder's rebuild a different message.
+type metaKey struct {
+	user, folder string
+	validity     uint32
+	uid          uint32
+}
+
+// metaCache is a small LRU of parsed messages, shared by the sessions of
+// a server (the persistent index cache is the store's, later).
+type metaCache struct {
+	mu    sync.Mutex
+	max   int
+	order *list.List // front: most recent; values are *cacheItem
+	items map[metaKey]*list.Element
+}
+
+type cacheItem struct {
+	key  metaKey
+	meta *msgMeta
+}
+
+func newMetaCache(max int) *metaCache {
+	return &metaCache{max: max, order: list.New(), items: make(map[metaKey]*list.Element)}
+}
+
+func (c *metaCache) get(k metaKey) *msgMeta {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.items[k]
+	if !ok {
+		return nil
+	}
+	c.order.MoveToFront(el)
+	return el.Value.(*cacheItem).meta
+}
+
+func (c *metaCache) put(k metaKey, m *msgMeta) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[k]; ok {
+		el.Value.(*cacheItem).meta = m
+		c.order.MoveToFront(el)
+		return
+	}
+	c.items[k] = c.order.PushFront(&cacheItem{key: k, meta: m})
+	for c.order.Len() > c.max {
+		el := c.order.Back()
+		c.order.Remove(el)
+		delete(c.items, el.Value.(*cacheItem).key)
+	}
+}

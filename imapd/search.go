@@ -1,0 +1,323 @@
+package imapd
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/mailsuite/mailsuite/mailbox"
+)
+
+// Search answers SEARCH and UID SEARCH (RFC 9051 §6.4.4) with ESEARCH
+// return options (RFC 4731) and SAVE (RFC 5182). The library parses the
+// keys; "$" reaches us as a UID set and "*" as 0, both resolved here.
+//
+// Known limits: there is no \Recent, so RECENT and NEW match nothing and
+// OLD everything (RFC 9051 dropped \Recent); only text parts are searched
+// by BODY and TEXT.
+func (ss *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
+	defer ss.begin()()
+	if ss.sel == nil {
+		return nil, errNotSelected
+	}
+	save := options != nil && options.ReturnSave
+	if save {
+		// RFC 5182 §2.1: a SEARCH with SAVE that fails leaves $ empty.
+		ss.saved = nil
+	}
+	if err := ss.sync(); err != nil {
+		return nil, ss.protoError("SEARCH", ctxPlain, err)
+	}
+	v := ss.sel.v
+	sr := &searcher{ss: ss, count: uint32(len(v.msgs))}
+	if n := len(v.msgs); n > 0 {
+		sr.maxUID = v.msgs[n-1].info.UID
+	}
+	sr.bodyNeedles, sr.textNeedles = needles(criteria)
+	var seqs, uids []uint32
+	for i, m := range v.msgs {
+		if m.gone {
+			continue
+		}
+		sm := &searchMsg{seq: uint32(i + 1), info: m.info}
+		ok, err := sr.match(sm, criteria)
+		sm.close()
+		if errors.Is(err, mailbox.ErrNoMessage) {
+			continue // expunged meanwhile: not found
+		}
+		if err != nil {
+			return nil, ss.protoError("SEARCH", ctxPlain, err)
+		}
+		if ok {
+			seqs = append(seqs, sm.seq)
+			uids = append(uids, m.info.UID)
+		}
+	}
+
+	data := &imap.SearchData{Count: uint32(len(uids))}
+	nums := seqs
+	if kind == imapserver.NumKindUID {
+		nums = uids
+		data.All = uidSetOf(uids)
+	} else {
+		data.All = seqSetOf(seqs)
+	}
+	if len(nums) > 0 {
+		data.Min, data.Max = nums[0], nums[len(nums)-1]
+	}
+	if save {
+		ss.saved = savedResult(uids, options)
+	}
+	return data, nil
+}
+
+// savedResult is what SAVE keeps (RFC 5182 §2.4): with MIN or MAX but
+// neither ALL nor COUNT, only those messages; otherwise all found.
+func savedResult(uids []uint32, o *imap.SearchOptions) []uint32 {
+	if len(uids) == 0 {
+		return nil
+	}
+	if (o.ReturnMin || o.ReturnMax) && !o.ReturnAll && !o.ReturnCount {
+		var out []uint32
+		if o.ReturnMin {
+			out = append(out, uids[0])
+		}
+		if o.ReturnMax && (len(out) == 0 || uids[len(uids)-1] != out[0]) {
+			out = append(out, uids[len(uids)-1])
+		}
+		return out
+	}
+	return append([]uint32(nil), uids...)
+}
+
+// searcher evaluates criteria for the messages of one SEARCH.
+type searcher struct {
+	ss                       *session
+	count, maxUID            uint32
+	bodyNeedles, textNeedles []string
+}
+
+// searchMsg is one message being tested; content is read only when a key
+// needs it, and at most once.
+type searchMsg struct {
+	seq      uint32
+	info     mailbox.MessageInfo
+	src      *msgSource
+	meta     *msgMeta
+	scanned  bool
+	bodyHits map[string]bool
+	textHits map[string]bool
+}
+
+func (m *searchMsg) close() {
+	if m.src != nil {
+		m.src.Close()
+	}
+}
+
+// match tests one message; cheap keys first, content last.
+func (sr *searcher) match(m *searchMsg, c *imap.SearchCriteria) (bool, error) {
+	for _, set := range c.SeqNum {
+		if !inSeqSet(set, m.seq, sr.count) {
+			return false, nil
+		}
+	}
+	for _, set := range c.UID {
+		if imap.IsSearchRes(set) {
+			if !containsUID(sr.ss.saved, m.info.UID) {
+				return false, nil
+			}
+		} else if !inUIDSet(set, m.info.UID, sr.maxUID) {
+			return false, nil
+		}
+	}
+	for _, f := range c.Flag {
+		if strings.EqualFold(string(f), flagRecent) || !hasFlag(m.info.Flags, string(f)) {
+			return false, nil
+		}
+	}
+	for _, f := range c.NotFlag {
+		if !strings.EqualFold(string(f), flagRecent) && hasFlag(m.info.Flags, string(f)) {
+			return false, nil
+		}
+	}
+	// RFC 9051 §6.4.4 LARGER/SMALLER compare RFC822.SIZE.
+	if c.Larger > 0 && m.info.Size <= c.Larger {
+		return false, nil
+	}
+	if c.Smaller > 0 && m.info.Size >= c.Smaller {
+		return false, nil
+	}
+	// BEFORE/ON/SINCE: the internal date, "disregarding time and timezone".
+	if !dateIn(m.info.InternalDate, c.Since, c.Before) {
+		return false, nil
+	}
+	if !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
+		meta, err := sr.meta(m)
+		if err != nil {
+			return false, err
+		}
+		// SENTBEFORE/SENTON/SENTSINCE: the Date: header, same rule; a
+		// message without a usable one matches none of them.
+		d := meta.envelope.Date
+		if d.IsZero() || !dateIn(d, c.SentSince, c.SentBefore) {
+			return false, nil
+		}
+	}
+	if len(c.Header) > 0 {
+		meta, err := sr.meta(m)
+		if err != nil {
+			return false, err
+		}
+		for _, h := range c.Header {
+			if !headerHas(meta.layout, h.Key, h.Value) {
+				return false, nil
+			}
+		}
+	}
+	if len(c.Body) > 0 || len(c.Text) > 0 {
+		if err := sr.scan(m); err != nil {
+			return false, err
+		}
+		for _, s := range c.Body {
+			if !m.bodyHits[s] {
+				return false, nil
+			}
+		}
+		for _, s := range c.Text {
+			if !m.textHits[s] {
+				return false, nil
+			}
+		}
+	}
+	for i := range c.Not {
+		ok, err := sr.match(m, &c.Not[i])
+		if err != nil || ok {
+			return false, err
+		}
+	}
+	for i := range c.Or {
+		ok, err := sr.match(m, &c.Or[i][0])
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			if ok, err = sr.match(m, &c.Or[i][1]); err != nil || !ok {
+				return false, err
+			}
+		}
+	}
+	return true, nil
+}
+
+func (sr *searcher) source(m *searchMsg) *msgSource {
+	if m.src == nil {
+		m.src = &msgSource{folder: sr.ss.sel.folder, uid: m.info.UID}
+	}
+	return m.src
+}
+
+func (sr *searcher) meta(m *searchMsg) (*msgMeta, error) {
+	if m.meta == nil {
+		meta, err := sr.ss.meta(sr.source(m), m.info, false)
+		if err != nil {
+			return nil, err
+		}
+		m.meta = meta
+	}
+	return m.meta, nil
+}
+
+// scan searches the message text once for every BODY and TEXT string of
+// the whole SEARCH.
+func (sr *searcher) scan(m *searchMsg) error {
+	if m.scanned {
+		return nil
+	}
+	m.scanned = true
+	meta, err := sr.ss.meta(sr.source(m), m.info, true)
+	if err != nil {
+		return err
+	}
+	m.meta = meta
+	body := newFoldMatcher(append(append([]string(nil), sr.bodyNeedles...), sr.textNeedles...))
+	var text *foldMatcher
+	if len(sr.textNeedles) > 0 {
+		text = newFoldMatcher(sr.textNeedles)
+	}
+	if err := scanText(sr.source(m), meta.layout, body, text); err != nil {
+		return err
+	}
+	m.bodyHits = make(map[string]bool)
+	m.textHits = make(map[string]bool)
+	for i, s := range sr.bodyNeedles {
+		m.bodyHits[s] = body.found[i]
+	}
+	for i, s := range sr.textNeedles {
+		m.textHits[s] = body.found[len(sr.bodyNeedles)+i] || text.found[i]
+	}
+	return nil
+}
+
+// needles lists the BODY and TEXT strings anywhere in the criteria.
+func needles(c *imap.SearchCriteria) (body, text []string) {
+	var walk func(c *imap.SearchCriteria)
+	walk = func(c *imap.SearchCriteria) {
+		body = append(body, c.Body...)
+		text = append(text, c.Text...)
+		for i := range c.Not {
+			walk(&c.Not[i])
+		}
+		for i := range c.Or {
+			walk(&c.Or[i][0])
+			walk(&c.Or[i][1])
+		}
+	}
+	walk(c)
+	return body, text
+}
+
+// headerHas: RFC 9051 §6.4.4 HEADER: the field is present and its value
+// contains the string; an empty string matches any message with the field.
+func headerHas(root *entity, key, value string) bool {
+	m := newFoldMatcher([]string{value})
+	found := false
+	for f := root.Header.Fields(); f.Next(); {
+		if !strings.EqualFold(f.Key(), key) {
+			continue
+		}
+		found = true
+		m.feedString(decodeHeaderValue(f.Value()))
+		if m.done() {
+			return true
+		}
+	}
+	return found && value == ""
+}
+
+// dateIn compares dates only (RFC 9051 §6.4.4: "disregarding time and
+// timezone"): t's calendar date in its own zone, against the UTC dates
+// the library parses.
+func dateIn(t, since, before time.Time) bool {
+	if since.IsZero() && before.IsZero() {
+		return true
+	}
+	d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	if !since.IsZero() && d.Before(since) {
+		return false
+	}
+	if !before.IsZero() && !d.Before(before) {
+		return false
+	}
+	return true
+}
+
+// containsUID looks uid up in ascending uids.
+func containsUID(uids []uint32, uid uint32) bool {
+	_, ok := slices.BinarySearch(uids, uid)
+	return ok
+}

@@ -1,0 +1,172 @@
+package imapd
+
+import (
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/mailsuite/mailsuite/mailbox"
+)
+
+// selection is the selected folder of a session.
+type selection struct {
+	folder   mailbox.Folder
+	name     string
+	readOnly bool
+	v        *view
+}
+
+// Select opens a folder for SELECT or EXAMINE (RFC 9051 §6.3.2, §6.3.3).
+func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
+	defer ss.begin()()
+	ss.closeSelection() // the library unselects first; this is defensive
+	readOnly := options != nil && options.ReadOnly
+	f, err := ss.account.Open(name, readOnly)
+	if err != nil {
+		return nil, ss.protoError("SELECT", ctxPlain, err)
+	}
+	msgs, err := f.Messages()
+	if err != nil {
+		f.Close()
+		return nil, ss.protoError("SELECT", ctxPlain, err)
+	}
+	// Status after Messages: its UIDNEXT is then above every UID we show.
+	st, err := ss.account.Status(name)
+	if err != nil {
+		f.Close()
+		return nil, ss.protoError("SELECT", ctxPlain, err)
+	}
+	sel := &selection{folder: f, name: name, readOnly: readOnly || f.ReadOnly(), v: newView(msgs)}
+	uidNext := st.UIDNext
+	if last := sel.v.lastUID(); uidNext <= last {
+		uidNext = last + 1
+	}
+	data := &imap.SelectData{
+		Flags:       sel.v.flagList(),
+		NumMessages: uint32(len(msgs)),
+		UIDNext:     imap.UID(uidNext),
+		UIDValidity: f.UIDValidity(),
+	}
+	if sel.readOnly {
+		// RFC 9051 §6.3.3: nothing can be changed in an EXAMINEd mailbox.
+		data.PermanentFlags = []imap.Flag{}
+	} else {
+		// RFC 9051 §7.1: \* means new keywords can be made.
+		data.PermanentFlags = append(sel.v.flagList(), imap.FlagWildcard)
+	}
+	for i, m := range msgs {
+		// IMAP4rev1 only (RFC 3501 §7.1 UNSEEN); the library drops it for rev2.
+		if !hasFlag(m.Flags, mailbox.FlagSeen) {
+			data.FirstUnseenSeqNum = uint32(i + 1)
+			break
+		}
+	}
+	ss.sel = sel
+	ss.saved = nil
+	ss.log.Debug("selected", "folder", name, "read_only", sel.readOnly, "messages", len(msgs))
+	return data, nil
+}
+
+// Unselect closes the folder (UNSELECT, and CLOSE after its expunge).
+func (ss *session) Unselect() error {
+	defer ss.begin()()
+	ss.closeSelection()
+	return nil
+}
+
+// sync takes the store's changes into the view without telling the client;
+// the next Poll tells it.
+func (ss *session) sync() error {
+	ch, err := ss.sel.folder.Changes()
+	if err != nil {
+		return err
+	}
+	if !ch.Empty() {
+		ss.sel.v.apply(ch, ss.log)
+	}
+	return nil
+}
+
+// Poll runs after every command and at NOOP/CHECK (RFC 9051 §6.1.2,
+// §6.4.1): it tells the client about changes. allowExpunge is false after
+// FETCH, STORE and SEARCH (RFC 9051 §7.5.1).
+func (ss *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	defer ss.begin()()
+	if ss.sel == nil {
+		return nil
+	}
+	return ss.pollLocked(w, allowExpunge)
+}
+
+func (ss *session) pollLocked(w updateWriter, allowExpunge bool) error {
+	if err := ss.sync(); err != nil {
+		return ss.protoError("poll", ctxPlain, err)
+	}
+	return ss.sel.v.flush(w, allowExpunge)
+}
+
+// Idle waits for changes and tells them as they come (RFC 2177, RFC 9051
+// §6.3.13) until the client says DONE (stop is closed). It runs on its own
+// goroutine; Close waits for it.
+func (ss *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	done, ok := ss.startIdle()
+	if !ok {
+		return nil
+	}
+	defer ss.endIdle(done)
+	var notify <-chan struct{}
+	if ss.sel != nil {
+		notify = ss.sel.folder.Notify()
+		if err := ss.pollLocked(w, true); err != nil {
+			return err
+		}
+	}
+	// The store notifies for everything that goes through it; the ticker
+	// catches files other programs put into the Maildir.
+	tick := time.NewTicker(ss.srv.opts.IdlePoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return nil
+		case <-notify:
+		case <-tick.C:
+			if ss.sel == nil {
+				continue
+			}
+		}
+		if err := ss.pollLocked(w, true); err != nil {
+			return err
+		}
+	}
+}
+
+// startIdle registers the IDLE goroutine; IDLE counts as activity that
+// restarts the autologout timer, which then runs during IDLE.
+func (ss *session) startIdle() (chan struct{}, bool) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.closed {
+		return nil, false
+	}
+	done := make(chan struct{})
+	ss.idleDone = done
+	ss.idling = true
+	ss.activity++
+	if ss.timer != nil {
+		ss.timer.Reset(ss.srv.opts.IdleTimeout)
+	}
+	return done, true
+}
+
+func (ss *session) endIdle(done chan struct{}) {
+	ss.mu.Lock()
+	ss.idling = false
+	ss.idleDone = nil
+	if ss.timer != nil && !ss.closed {
+		ss.timer.Reset(ss.srv.opts.IdleTimeout)
+	}
+	ss.mu.Unlock()
+	close(done)
+}

@@ -1,0 +1,171 @@
+package imapd
+
+import (
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/mailsuite/mailsuite/mailbox"
+)
+
+// session is one IMAP connection's state. The fields above mu are touched
+// only by the goroutine running the current command (or IDLE, while the
+// connection goroutine waits for DONE); mu guards the few that the
+// autologout timer and Shutdown read from other goroutines.
+type session struct {
+	srv    *Server
+	conn   *imapserver.Conn
+	id     uint64
+	remote net.Addr
+	ip     string
+	start  time.Time
+	log    *slog.Logger
+
+	user    string
+	account mailbox.Account
+	sel     *selection
+	// saved is the SEARCHRES result (RFC 5182), as UIDs, so that expunges
+	// drop out of it by themselves (RFC 5182 §2.1).
+	saved []uint32
+
+	mu           sync.Mutex
+	busy         bool // inside a command
+	idling       bool // inside IDLE
+	closed       bool
+	byeSent      bool
+	activity     uint64 // commands begun; Shutdown looks for a quiet spell
+	seenActivity uint64
+	idleDone     chan struct{}
+	timer        *time.Timer // autologout, armed after login between commands
+}
+
+func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+	nc := conn.NetConn()
+	ss := &session{
+		srv:    s,
+		conn:   conn,
+		id:     s.nextID.Add(1),
+		remote: nc.RemoteAddr(),
+		ip:     remoteIP(nc.RemoteAddr()),
+		start:  time.Now(),
+	}
+	ss.log = s.log.With("conn", ss.id, "remote", ss.remote.String())
+	if !s.addSession(ss) {
+		s.release(ss.ip)
+		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeBye, Text: "Server shutting down"}
+	}
+	ss.log.Debug("connected")
+	return ss, nil, nil
+}
+
+// begin marks the start of a command; call the function it returns at the
+// end (defer ss.begin()()).
+func (ss *session) begin() func() {
+	ss.mu.Lock()
+	ss.busy = true
+	ss.activity++
+	if ss.timer != nil {
+		ss.timer.Stop()
+	}
+	ss.mu.Unlock()
+	return ss.end
+}
+
+func (ss *session) end() {
+	ss.mu.Lock()
+	ss.busy = false
+	if ss.timer != nil && !ss.closed {
+		ss.timer.Reset(ss.srv.opts.IdleTimeout)
+	}
+	ss.mu.Unlock()
+}
+
+// armAutologout starts the inactivity timer (RFC 9051 §5.4) once the
+// client has logged in.
+func (ss *session) armAutologout() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.timer == nil {
+		ss.timer = time.AfterFunc(ss.srv.opts.IdleTimeout, ss.autologout)
+		if ss.busy {
+			ss.timer.Stop() // end() rearms it
+		}
+	}
+}
+
+func (ss *session) autologout() {
+	ss.mu.Lock()
+	if ss.closed || ss.busy || ss.byeSent {
+		ss.mu.Unlock()
+		return
+	}
+	ss.byeSent = true
+	ss.mu.Unlock()
+	ss.log.Info("autologout", "idle", ss.srv.opts.IdleTimeout.String())
+	ss.conn.Bye("Autologout; idle for too long")
+}
+
+// shutdownTick is called by Shutdown every tick: a session in IDLE, or
+// that has not begun a command since the previous tick, gets its BYE now.
+// The quiet spell of one tick lets the library finish writing the tagged
+// response of a command that has just returned.
+func (ss *session) shutdownTick() {
+	ss.mu.Lock()
+	if ss.closed || ss.byeSent {
+		ss.mu.Unlock()
+		return
+	}
+	quiet := !ss.busy && ss.activity == ss.seenActivity
+	ss.seenActivity = ss.activity
+	if !ss.idling && !quiet {
+		ss.mu.Unlock()
+		return
+	}
+	ss.byeSent = true
+	ss.mu.Unlock()
+	ss.conn.Bye("Server shutting down")
+}
+
+// Close ends the session: called once by the library when the connection
+// is gone, whatever the state.
+func (ss *session) Close() error {
+	ss.mu.Lock()
+	ss.closed = true
+	if ss.timer != nil {
+		ss.timer.Stop()
+	}
+	idle := ss.idleDone
+	ss.mu.Unlock()
+	if idle != nil {
+		<-idle // the IDLE goroutine may outlive the read of DONE
+	}
+	ss.closeSelection()
+	if ss.account != nil {
+		if err := ss.account.Close(); err != nil {
+			ss.log.Warn("closing account", "err", err)
+		}
+		ss.account = nil
+	}
+	ss.srv.removeSession(ss)
+	ss.log.Info("session end", "duration", time.Since(ss.start).Round(time.Millisecond).String())
+	return nil
+}
+
+func (ss *session) closeSelection() {
+	if ss.sel == nil {
+		return
+	}
+	if err := ss.sel.folder.Close(); err != nil {
+		ss.log.Warn("closing folder", "folder", ss.sel.folder.Name(), "err", err)
+	}
+	ss.sel = nil
+	ss.saved = nil // RFC 5182 §2.1: the saved result ends with the selection
+}
+
+// errNotSelected guards selected-state methods; the library checks the
+// state first, so this is defensive.
+var errNotSelected = badRequest("No mailbox selected")

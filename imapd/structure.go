@@ -1,0 +1,157 @@
+package imapd
+
+import (
+	"bufio"
+	"io"
+	"math"
+	"mime"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-message/textproto"
+)
+
+// parseHead reads only the message header: enough for ENVELOPE and for
+// the HEADER, HEADER.FIELDS and TEXT sections of the message itself.
+func parseHead(r io.Reader, size int64) (*entity, error) {
+	p := &layoutParser{br: bufio.NewReaderSize(r, 4096)}
+	root := &entity{}
+	f := &frame{e: root}
+	for {
+		line, total, eol, err := p.readLine()
+		if total > 0 {
+			p.off += total
+			if len(line) == 0 && eol > 0 && int64(eol) == total {
+				root.BodyStart = p.off
+				p.parseHeader(f)
+				root.End = max(size, p.off)
+				return root, nil
+			}
+			if len(f.hdr) < maxHeaderKeep {
+				f.hdr = append(append(f.hdr, line...), '\r', '\n')
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	root.BodyStart = p.off
+	root.End = p.off
+	p.parseHeader(f)
+	return root, nil
+}
+
+// newMeta builds what FETCH needs from a layout.
+func newMeta(root *entity, size int64, full bool) *msgMeta {
+	m := &msgMeta{size: size, layout: root, full: full, envelope: imapserver.ExtractEnvelope(root.Header)}
+	if full {
+		m.structure = bodyStructure(root)
+	}
+	return m
+}
+
+// bodyStructure gives the extended BODYSTRUCTURE of an entity (RFC 9051
+// §7.5.2). BODY, the non-extended form, is written by the library from
+// the same value.
+func bodyStructure(e *entity) imap.BodyStructure {
+	if e.isMultipart() {
+		mp := &imap.BodyStructureMultiPart{
+			Subtype: e.Subtype,
+			Extended: &imap.BodyStructureMultiPartExt{
+				Params:      e.Params,
+				Disposition: disposition(e.Header),
+				Language:    language(e.Header),
+				Location:    e.Header.Get("Content-Location"),
+			},
+		}
+		for _, c := range e.Parts {
+			mp.Children = append(mp.Children, bodyStructure(c))
+		}
+		if len(mp.Children) == 0 {
+			// RFC 9051 §9 body-type-mpart needs at least one body; a
+			// multipart without parts (or past our limits) gets an empty one.
+			mp.Children = []imap.BodyStructure{emptyTextPart()}
+		}
+		return mp
+	}
+	sp := &imap.BodyStructureSinglePart{
+		Type:        e.Type,
+		Subtype:     e.Subtype,
+		Params:      e.Params,
+		ID:          e.Header.Get("Content-Id"),
+		Description: e.Header.Get("Content-Description"),
+		Encoding:    e.Encoding,
+		Size:        clampU32(e.End - e.BodyStart),
+		Extended: &imap.BodyStructureSinglePartExt{
+			Disposition: disposition(e.Header),
+			Language:    language(e.Header),
+			Location:    e.Header.Get("Content-Location"),
+		},
+	}
+	switch {
+	case e.isMessage():
+		// RFC 9051 §9 body-type-msg: envelope, body and lines are required.
+		inner := &imap.BodyStructureMessageRFC822{NumLines: e.BodyLines}
+		if e.Message != nil {
+			inner.Envelope = imapserver.ExtractEnvelope(e.Message.Header)
+			inner.BodyStructure = bodyStructure(e.Message)
+		} else {
+			inner.Envelope = &imap.Envelope{}
+			inner.BodyStructure = emptyTextPart()
+		}
+		sp.MessageRFC822 = inner
+	case e.Type == "text":
+		sp.Text = &imap.BodyStructureText{NumLines: e.BodyLines}
+	}
+	return sp
+}
+
+func emptyTextPart() imap.BodyStructure {
+	return &imap.BodyStructureSinglePart{
+		Type: "text", Subtype: "plain",
+		Params:   map[string]string{"charset": "us-ascii"},
+		Encoding: "7bit",
+		Text:     &imap.BodyStructureText{},
+		Extended: &imap.BodyStructureSinglePartExt{},
+	}
+}
+
+func disposition(h textproto.Header) *imap.BodyStructureDisposition {
+	v := h.Get("Content-Disposition")
+	if strings.TrimSpace(v) == "" {
+		return nil
+	}
+	d, params, err := mime.ParseMediaType(v)
+	if err != nil && d == "" {
+		return nil
+	}
+	return &imap.BodyStructureDisposition{Value: d, Params: params}
+}
+
+func language(h textproto.Header) []string {
+	v := h.Get("Content-Language")
+	if strings.TrimSpace(v) == "" {
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(v, ",") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func clampU32(n int64) uint32 {
+	switch {
+	case n < 0:
+		return 0
+	case n > math.MaxUint32:
+		return math.MaxUint32
+	}
+	return uint32(n)
+}
