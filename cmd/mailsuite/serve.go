@@ -19,6 +19,7 @@ import (
 	"github.com/mailsuite/mailsuite/config"
 	"github.com/mailsuite/mailsuite/imapd"
 	"github.com/mailsuite/mailsuite/internal/certs"
+	"github.com/mailsuite/mailsuite/internal/connlimit"
 	"github.com/mailsuite/mailsuite/mailbox"
 	"github.com/mailsuite/mailsuite/pop3d"
 	"github.com/mailsuite/mailsuite/smtpd"
@@ -141,13 +142,16 @@ func start(cfg *config.Config, logger *slog.Logger) (*running, error) {
 	if len(listeners) == 0 {
 		return nil, errors.New("no listener is configured: set at least one address under [listen]")
 	}
+	limiter := connlimit.New(cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerIP, logger)
 	for _, l := range listeners {
 		ln, err := net.Listen("tcp", l.Address)
 		if err != nil {
 			return nil, fmt.Errorf("listen.%s: cannot listen on %s: %w", l.Name, l.Address, err)
 		}
 		if l.Security == config.SecurityImplicitTLS {
-			ln = tls.NewListener(ln, tlsConfig)
+			ln = tls.NewListener(limiter.Wrap(ln, l.Name, ""), tlsConfig)
+		} else {
+			ln = limiter.Wrap(ln, l.Name, busyLine[l.Name])
 		}
 		r.names = append(r.names, l.Name)
 		r.lns = append(r.lns, ln)
@@ -168,6 +172,14 @@ func start(cfg *config.Config, logger *slog.Logger) (*running, error) {
 	logger.Info("mailsuite ready", "hostname", cfg.Hostname, "domains", cfg.Domains, "data_dir", cfg.DataDir)
 	ok = true
 	return r, nil
+}
+
+// busyLine is what a client over a connection cap reads before the close.
+var busyLine = map[string]string{
+	"smtp":       "421 4.7.0 Too many connections, try again later",
+	"submission": "421 4.7.0 Too many connections, try again later",
+	"imap":       "* BYE [UNAVAILABLE] Too many connections, try again later",
+	"pop3":       "-ERR [SYS/TEMP] Too many connections, try again later",
 }
 
 // newServer makes the protocol server for one [listen] key.
