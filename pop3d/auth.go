@@ -157,11 +157,11 @@ func (ss *session) login(method, name, password string) {
 		ss.authFailed(method, name, err)
 		return
 	}
-	log := ss.log.With("user", user, "method", method, "tls", ss.tls)
+	log := ss.log.With("method", method, "user_tried", name, "user", user, "tls", ss.tls)
 
 	if ss.srv.opts.ExclusiveLogin {
 		if !ss.srv.lockUser(user) {
-			log.Info("pop3 login refused: maildrop in use")
+			log.Info("pop3 login", "result", "fail", "reason", "maildrop in use")
 			ss.fail(errorReply(errInUse))
 			return
 		}
@@ -169,7 +169,7 @@ func (ss *session) login(method, name, password string) {
 		ss.user = user
 	}
 	if err := ss.openMaildrop(user); err != nil {
-		log.Error("pop3 login ok but maildrop unavailable", "err", err)
+		log.Error("pop3 login", "result", "fail", "reason", "maildrop unavailable", "err", err)
 		ss.closeMaildrop()
 		ss.user = ""
 		ss.fail(errorReply(err))

@@ -12,6 +12,7 @@ func plain(authz, authc, pw string) string {
 }
 
 func TestLoginUserPass(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	e.deliver(crlf("Subject: one\n\nfirst\n"), crlf("Subject: two\n\nsecond message\n"))
 	c := e.dial()
@@ -33,6 +34,7 @@ func TestLoginUserPass(t *testing.T) {
 
 // The login name is case-insensitive: the canonical address is used.
 func TestLoginCaseInsensitive(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	c := e.dial()
 	c.cmd("user ALICE@Example.ORG", "+OK send PASS")
@@ -45,6 +47,7 @@ func TestLoginCaseInsensitive(t *testing.T) {
 // Wrong password and unknown user get the same [AUTH] answer, the session
 // goes on, and nothing in the store changes.
 func TestLoginFailures(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(o *Options) { o.MaxAuthFailures = 3 })
 	e.deliver(crlf("Subject: keep\n\nkeep me\n"))
 	before := e.diskFiles()
@@ -80,6 +83,7 @@ func TestLoginFailures(t *testing.T) {
 }
 
 func TestAuthPlainInitialResponse(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	e.deliver(crlf("Subject: x\n\ny\n"))
 	c := e.dial()
@@ -91,6 +95,7 @@ func TestAuthPlainInitialResponse(t *testing.T) {
 }
 
 func TestAuthPlainContinuation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	c := e.dial()
 	c.send("AUTH PLAIN")
@@ -99,6 +104,7 @@ func TestAuthPlainContinuation(t *testing.T) {
 }
 
 func TestAuthPlainErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(o *Options) { o.MaxAuthFailures = 100; o.MaxErrors = 100 })
 	c := e.dial()
 
@@ -136,6 +142,7 @@ func TestAuthPlainErrors(t *testing.T) {
 // A SASL line may be longer than a command line (RFC 5034 §4), up to
 // MaxAuthLineLength.
 func TestAuthLineLimits(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(o *Options) { o.MaxAuthFailures = 100 })
 	c := e.dial()
 	long := plain("", testUser, strings.Repeat("p", 600)) // > 255, < 2048
@@ -149,6 +156,7 @@ func TestAuthLineLimits(t *testing.T) {
 
 // APOP is not offered.
 func TestAPOPNotOffered(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	c := e.dial()
 	c.cmd("APOP "+testUser+" c4c9334bac560ecc979e58001b3e22fb", "-ERR APOP not supported")
@@ -156,6 +164,7 @@ func TestAPOPNotOffered(t *testing.T) {
 }
 
 func TestExclusiveLogin(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(o *Options) { o.ExclusiveLogin = true })
 	e.deliver(crlf("Subject: x\n\ny\n"))
 	a := e.dial()
@@ -171,6 +180,7 @@ func TestExclusiveLogin(t *testing.T) {
 
 // Without ExclusiveLogin two sessions of one user may run together.
 func TestConcurrentSessions(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	e.deliver(crlf("Subject: x\n\ny\n"))
 	a := e.dial()

@@ -8,6 +8,7 @@ import (
 )
 
 func TestParseCommand(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		line string
 		want command
@@ -46,6 +47,7 @@ func TestParseCommand(t *testing.T) {
 }
 
 func TestParseNumber(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		s    string
 		bits int
@@ -113,6 +115,7 @@ func FuzzParseCommand(f *testing.F) {
 }
 
 func TestDecodePlain(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in                string
 		authz, authc, pwd string

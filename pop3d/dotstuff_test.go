@@ -26,6 +26,7 @@ func stuff(t testing.TB, msg string, lines int64) string {
 }
 
 func TestCopyDotStuffed(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		msg   string
@@ -59,6 +60,7 @@ func TestCopyDotStuffed(t *testing.T) {
 // A line longer than the copy buffer, starting with a dot, with a dot
 // exactly where the buffer splits it: only the line start is stuffed.
 func TestCopyDotStuffedLongLines(t *testing.T) {
+	t.Parallel()
 	long := "." + strings.Repeat("x", copyBufferSize-1) + "." + strings.Repeat("y", 3*copyBufferSize)
 	msg := "H: v\r\n\r\n" + long + "\r\n.z\r\n"
 	want := "H: v\r\n\r\n." + long + "\r\n..z\r\n"
@@ -81,6 +83,7 @@ func TestCopyDotStuffedLongLines(t *testing.T) {
 }
 
 func TestCopyDotStuffedReadError(t *testing.T) {
+	t.Parallel()
 	boom := errors.New("disk on fire")
 	r := io.MultiReader(strings.NewReader("A: b\r\n\r\npart"), iotest.ErrReader(boom))
 	var out bytes.Buffer

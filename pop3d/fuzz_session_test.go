@@ -2,6 +2,7 @@ package pop3d
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -62,7 +63,14 @@ func FuzzSession(f *testing.F) {
 		if err != nil && !strings.Contains(err.Error(), "reset") {
 			t.Fatalf("reading answers: %v (after %q)", err, out)
 		}
-		// The first line of the answers must be a status line.
+		if login {
+			prefix := "+OK send PASS\r\n+OK maildrop has "
+			if !strings.HasPrefix(string(out), prefix) {
+				t.Fatalf("login failed: %q", out[:min(len(out), 80)])
+			}
+			_, out, _ = bytes.Cut(out[len(prefix):], []byte("\r\n"))
+		}
+		// The first answer to the input must be a status line.
 		if len(out) > 0 && !strings.HasPrefix(string(out), "+OK") && !strings.HasPrefix(string(out), "-ERR") && !strings.HasPrefix(string(out), "+ ") {
 			t.Fatalf("answer starts with %q", out[:min(len(out), 40)])
 		}

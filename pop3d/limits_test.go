@@ -10,6 +10,7 @@ import (
 // Every malformed or misplaced command gets a clear -ERR, the session
 // goes on, and the store does not change.
 func TestMalformedCommands(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(o *Options) { o.MaxErrors = 1000 })
 	e.deliver(threeMessages...)
 	before := e.diskFiles()
@@ -99,6 +100,7 @@ func TestMalformedCommands(t *testing.T) {
 // MaxErrors consecutive errors close the connection; a success in
 // between resets the count.
 func TestTooManyErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(o *Options) { o.MaxErrors = 3 })
 	e.deliver(threeMessages...)
 	before := e.diskFiles()
@@ -123,6 +125,7 @@ func TestTooManyErrors(t *testing.T) {
 
 // RFC 2449 §4: a command line is at most 255 octets with its CRLF.
 func TestLineTooLong(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	e.deliver(threeMessages...)
 	before := e.diskFiles()
@@ -152,6 +155,7 @@ func sumSizesOf(e *env) int64 {
 }
 
 func TestMaxLineLengthOption(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(o *Options) { o.MaxLineLength = 20 })
 	c := e.dial()
 	c.cmd("NOOP"+strings.Repeat(" ", 14), "-ERR not logged in") // 20 octets
@@ -161,6 +165,7 @@ func TestMaxLineLengthOption(t *testing.T) {
 // RFC 1939 §3: the autologout timer. A session that times out changes
 // nothing.
 func TestTimeout(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(o *Options) { o.Timeout = 200 * time.Millisecond })
 	e.deliver(threeMessages...)
 	before := e.diskFiles()

@@ -13,6 +13,7 @@ var threeMessages = []string{
 }
 
 func TestStatListUidl(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	e.deliver(threeMessages...)
 	infos, validity, _ := e.inbox()
@@ -65,6 +66,7 @@ func TestStatListUidl(t *testing.T) {
 }
 
 func TestEmptyMaildrop(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	c := e.dial()
 	c.cmd("USER "+testUser, "+OK send PASS")
@@ -85,6 +87,7 @@ func TestEmptyMaildrop(t *testing.T) {
 // UIDLs are the same in a later session, and a message delivered in
 // between gets a new one without changing the others.
 func TestUIDLStableAcrossSessions(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	e.deliver(threeMessages[:2]...)
 	uidl := func() []string {

@@ -24,6 +24,7 @@ func withCRLF(b []byte) []byte {
 }
 
 func TestRetrByteIdentical(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	delivered := e.deliver(
 		// Lines a client would take for the end without stuffing.
@@ -61,6 +62,7 @@ func TestRetrByteIdentical(t *testing.T) {
 // A message delivered without a final line end still ends with CRLF
 // before the terminator.
 func TestRetrNoFinalCRLF(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	e.deliver("Subject: x\r\n\r\nno line end")
 	infos, _, contents := e.inbox()
@@ -101,6 +103,7 @@ func bigMessage(size int) string {
 }
 
 func TestRetr5MiB(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	msg := bigMessage(5 << 20)
 	e.deliver(msg)
@@ -116,6 +119,7 @@ func TestRetr5MiB(t *testing.T) {
 }
 
 func TestTop(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	e.deliver("Subject: top\r\nFrom: a@example.org\r\n\r\nline 1\r\n.line 2\r\nline 3\r\n")
 	_, _, contents := e.inbox()
@@ -145,6 +149,7 @@ func TestTop(t *testing.T) {
 // A message removed by another session after login is missing: RETR says
 // so and never sends another message; the others keep their numbers.
 func TestRetrExpungedElsewhere(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	e.deliver(threeMessages...)
 	infos, _, contents := e.inbox()

@@ -12,6 +12,7 @@ import (
 
 // RFC 2449 §6.6: commands sent together are answered in order.
 func TestPipelining(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	e.deliver(threeMessages...)
 	infos, _, contents := e.inbox()
@@ -36,6 +37,7 @@ func TestPipelining(t *testing.T) {
 
 // Shutdown tells idle sessions, applies no DELE, and waits for them.
 func TestShutdown(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	e.deliver(threeMessages...)
 	before := e.diskFiles()
@@ -69,6 +71,7 @@ func TestShutdown(t *testing.T) {
 
 // A session in the middle of a command finishes it before going.
 func TestShutdownWaitsForBusySession(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	e.deliver(bigMessage(8 << 20))
 	infos, _, contents := e.inbox()
@@ -101,23 +104,48 @@ func TestShutdownWaitsForBusySession(t *testing.T) {
 	}
 }
 
-// Shutdown's context ending closes what is left.
+// Shutdown's context ending closes what is left: here a session sleeping
+// its AuthDelay, which Close cuts short.
 func TestShutdownContextExpires(t *testing.T) {
-	e := newEnv(t, nil)
+	t.Parallel()
+	e := newEnv(t, func(o *Options) { o.AuthDelay = time.Hour })
 	c := e.dial()
-	c.send("AUTH PLAIN")
-	c.expect("+ ")
-	// The session waits for the SASL response; it is not idle between
-	// commands, so Shutdown's context has to end it.
+	c.send("USER " + testUser)
+	c.expect("+OK send PASS")
+	c.send("PASS wrong")
+	// Wait until the failure is logged: the session is in its delay.
+	for len(e.logs.find("pop3 login")) == 0 {
+		time.Sleep(time.Millisecond)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := e.srv.Shutdown(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Shutdown: %v", err)
 	}
 	c.expectClosed()
+	if end := e.logs.find("pop3 session end"); len(end) != 1 || end[0]["reason"] != "server shutdown" {
+		t.Errorf("session end %v", end)
+	}
+}
+
+// A session waiting for a SASL response is waiting for the client: it is
+// told about the shutdown like an idle one.
+func TestShutdownDuringAuth(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	c := e.dial()
+	c.cmd("AUTH PLAIN", "+ ")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	c.expect("-ERR [SYS/TEMP] server shutting down")
+	c.expectClosed()
 }
 
 func TestCloseAndServeAfterClose(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	e.deliver(threeMessages...)
 	before := e.diskFiles()
@@ -145,6 +173,7 @@ func TestCloseAndServeAfterClose(t *testing.T) {
 
 // The greeting names the host and offers no APOP timestamp.
 func TestGreeting(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	c, err := net.Dial("tcp", e.addr)
 	if err != nil {

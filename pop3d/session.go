@@ -91,7 +91,7 @@ func (s *Server) serveConn(c net.Conn, tc *trackedConn) {
 		if c != tc.raw {
 			c.Close()
 		}
-		ss.log.Info("pop3 session end", "user", ss.user, "reason", ss.endReason,
+		ss.log.Info("pop3 session end", "reason", ss.endReason,
 			"retrieved", ss.retrieved, "deleted", ss.removed,
 			"duration", time.Since(start).Round(time.Millisecond))
 	}()

@@ -13,6 +13,7 @@ func capa(c *client) []string {
 }
 
 func TestCapa(t *testing.T) {
+	t.Parallel()
 	common := "RESP-CODES|AUTH-RESP-CODE|PIPELINING|EXPIRE NEVER|IMPLEMENTATION mailsuite"
 	t.Run("plaintext allowed, no TLS config", func(t *testing.T) {
 		e := newEnv(t, nil)
@@ -47,6 +48,7 @@ func TestCapa(t *testing.T) {
 }
 
 func TestSTLSThenLogin(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(o *Options) {
 		o.TLSConfig = selfSigned(t)
 		o.AllowPlaintext = false
@@ -75,6 +77,7 @@ func TestSTLSThenLogin(t *testing.T) {
 }
 
 func TestSTLSNotConfigured(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	c := e.dial()
 	c.cmd("STLS", "-ERR STLS not available")
@@ -85,6 +88,7 @@ func TestSTLSNotConfigured(t *testing.T) {
 // RFC 2595 §4 and the STARTTLS injection class: commands sent in the
 // clear in the same packet as STLS must not run after the handshake.
 func TestSTLSDiscardsPipelinedInput(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(o *Options) {
 		o.TLSConfig = selfSigned(t)
 		o.AllowPlaintext = false
@@ -109,6 +113,7 @@ func TestSTLSDiscardsPipelinedInput(t *testing.T) {
 
 // A failed handshake ends the session.
 func TestSTLSHandshakeFails(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(o *Options) { o.TLSConfig = selfSigned(t) })
 	c := e.dial()
 	c.cmd("STLS", "+OK begin TLS negotiation")
@@ -121,6 +126,7 @@ func TestSTLSHandshakeFails(t *testing.T) {
 }
 
 func TestImplicitTLS(t *testing.T) {
+	t.Parallel()
 	e := newImplicitTLSEnv(t, func(o *Options) { o.AllowPlaintext = false })
 	e.deliver(threeMessages...)
 	c := e.dial()
@@ -134,6 +140,7 @@ func TestImplicitTLS(t *testing.T) {
 // AllowPlaintext is for loopback only: a remote client still gets refused.
 // The remote address is faked over an in-memory pipe.
 func TestPlaintextOnlyFromLoopback(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		remote  string
 		allowed bool

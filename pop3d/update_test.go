@@ -33,6 +33,7 @@ func diskFlags(name string) string {
 }
 
 func TestDeleQuitRemoves(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	e.deliver(threeMessages...)
 	before := e.diskFiles()
@@ -76,6 +77,7 @@ func (e *env) sizeOf(i int) int64 {
 
 // RFC 1939 §6: without QUIT there is no UPDATE state.
 func TestDroppedConnectionRemovesNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	e.deliver(threeMessages...)
 	before := e.diskFiles()
@@ -100,6 +102,7 @@ func TestDroppedConnectionRemovesNothing(t *testing.T) {
 
 // RSET forgets DELE marks and retrievals: QUIT then changes nothing.
 func TestRsetThenQuit(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	e.deliver(threeMessages...)
 	before := e.diskFiles()
@@ -122,6 +125,7 @@ func TestRsetThenQuit(t *testing.T) {
 
 // QUIT before login changes nothing and ends the session.
 func TestQuitBeforeLogin(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	c := e.dial()
 	c.cmd("QUIT", "+OK "+testHost+" POP3 server signing off")
@@ -201,6 +205,7 @@ func withStore(wrap func(mailbox.Store) mailbox.Store) func(*Options) {
 }
 
 func TestQuitRemoveFails(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, withStore(func(s mailbox.Store) mailbox.Store {
 		return failingStore{Store: s, removeErr: fmt.Errorf("rename: %w", mailbox.ErrNoSpace)}
 	}))
@@ -225,6 +230,7 @@ func TestQuitRemoveFails(t *testing.T) {
 }
 
 func TestStorageErrors(t *testing.T) {
+	t.Parallel()
 	internal := errors.New("open /secret/path: permission denied")
 	for _, tt := range []struct {
 		name string
@@ -249,6 +255,7 @@ func TestStorageErrors(t *testing.T) {
 }
 
 func TestRetrStorageErrors(t *testing.T) {
+	t.Parallel()
 	t.Run("open", func(t *testing.T) {
 		e := newEnv(t, withStore(func(s mailbox.Store) mailbox.Store {
 			return failingStore{Store: s, openErr: errors.New("EIO")}
