@@ -33,6 +33,10 @@ const (
 	// within seconds; RFC 9051 §5.4 asks for at least 30 minutes, tests go lower.
 	minIdleTimeout = 10 * time.Millisecond
 	authTimeout    = 30 * time.Second
+	// minAppendLimit: a non-synchronizing literal (LITERAL-, up to 4096
+	// octets) is sent without waiting for the server; one that APPENDLIMIT
+	// refused would then be read as commands (see caps.go).
+	minAppendLimit = 4096
 	closeWait      = 5 * time.Second
 )
 
@@ -61,7 +65,8 @@ type Options struct {
 	// cover everything that goes through it. Default 1 min.
 	IdlePoll time.Duration
 	// AppendLimit is the largest message APPEND accepts, in octets
-	// (default 32 MiB; at most 4 GiB - 1, the wire limit of APPENDLIMIT).
+	// (default 32 MiB; at least 4096, at most 4 GiB - 1, the wire limit of
+	// APPENDLIMIT).
 	AppendLimit int64
 	// AuthDelay is waited before answering a failed login (zero: none).
 	AuthDelay time.Duration
@@ -120,6 +125,9 @@ func New(opts Options) *Server {
 	}
 	if opts.AppendLimit > 1<<32-1 {
 		opts.AppendLimit = 1<<32 - 1
+	}
+	if opts.AppendLimit < minAppendLimit {
+		opts.AppendLimit = minAppendLimit
 	}
 	if opts.MaxConnsPerIP == 0 {
 		opts.MaxConnsPerIP = DefaultMaxConnsPerIP
