@@ -72,25 +72,31 @@ func newQueueID() string {
 	return rand.Text()[:16]
 }
 
+// dataChunk bounds one read of message data; see dataReader.
+const dataChunk = 1024
+
 // dataReader passes the message through, counting it, keeping the first
 // error go-smtp's reader returned (the client's failures: size limit, long
 // line, hang-up), and moving the read deadline forward as data arrives: the
 // deadline go-smtp set when it read the DATA command would otherwise bound
 // the whole transfer (RFC 5321 §4.5.3.2.5 wants a timeout per data block).
+//
+// go-smtp's DATA reader returns only when the buffer it was given is full
+// (or at the end of the message), so reads are cut to dataChunk octets: a
+// client that sends at least that much per ReadTimeout is never cut off.
 type dataReader struct {
 	r       io.Reader
 	conn    net.Conn
 	timeout time.Duration
-	last    time.Time
 	n       int64
 	err     error
 }
 
 func (d *dataReader) Read(p []byte) (int, error) {
-	if now := time.Now(); now.Sub(d.last) >= time.Second {
-		d.conn.SetReadDeadline(now.Add(d.timeout))
-		d.last = now
+	if len(p) > dataChunk {
+		p = p[:dataChunk]
 	}
+	d.conn.SetReadDeadline(time.Now().Add(d.timeout))
 	n, err := d.r.Read(p)
 	d.n += int64(n)
 	if err != nil && !errors.Is(err, io.EOF) && d.err == nil {

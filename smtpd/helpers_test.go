@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -521,3 +522,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func dialPlain(addr string) (net.Conn, error) {
+	nc, err := net.Dial("tcp", addr)
+	if err == nil {
+		nc.SetDeadline(time.Now().Add(testTimeout))
+	}
+	return nc, err
+}
+
+func newText(nc net.Conn) *textproto.Conn { return textproto.NewConn(nc) }

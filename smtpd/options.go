@@ -82,7 +82,7 @@ type Options struct {
 	// text lines, so the default is more generous.
 	MaxLineLength int
 	// ReadTimeout and WriteTimeout apply to every command and reply and,
-	// during DATA, to every read of message data (RFC 5321 §4.5.3.2: five
+	// during DATA, to every KiB of message data (RFC 5321 §4.5.3.2: five
 	// minutes for the server, three per data block).
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
