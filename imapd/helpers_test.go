@@ -19,7 +19,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -379,13 +381,37 @@ func (r *raw) until(tag string) ([]string, string) {
 	r.t.Helper()
 	var untagged []string
 	for {
-		l := r.line()
+		l := r.response()
 		if strings.HasPrefix(l, tag+" ") {
 			return untagged, l
 		}
 		untagged = append(untagged, l)
 	}
 }
+
+// response reads one response line with its literals inline: a line
+// ending in {n} (or ~{n}) goes on with "\r\n", the n octets and the rest.
+func (r *raw) response() string {
+	r.t.Helper()
+	var b strings.Builder
+	for {
+		l := r.line()
+		b.WriteString(l)
+		m := literalAtEnd.FindStringSubmatch(l)
+		if m == nil {
+			return b.String()
+		}
+		n, _ := strconv.Atoi(m[1])
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r.r, buf); err != nil {
+			r.t.Fatalf("read literal: %v", err)
+		}
+		b.WriteString("\r\n")
+		b.Write(buf)
+	}
+}
+
+var literalAtEnd = regexp.MustCompile(`\{(\d+)\}$`)
 
 // ok runs a command that must succeed.
 func (r *raw) ok(tag, command string) []string {
