@@ -32,6 +32,26 @@ func exists(d *db, c string) error {
 	return nil
 }
 
+// CheckNewAddress makes the checks AddUser and AddAlias make of a new
+// address, without changing anything, and returns its canonical form: for
+// the command line, which should not ask for a password it would waste.
+// Errors: ErrBadAddress, ErrNotLocal, ErrExists. (The add itself checks
+// again under the lock.)
+func (f *FileDB) CheckNewAddress(address string) (string, error) {
+	c, err := f.localAddress(address)
+	if err != nil {
+		return "", err
+	}
+	d, err := f.fresh()
+	if err != nil {
+		return "", err
+	}
+	if err := exists(d, c); err != nil {
+		return "", err
+	}
+	return c, nil
+}
+
 // AddUser creates a user with a new password. Errors: ErrBadAddress,
 // ErrNotLocal (the domain is not in the config's domains), ErrExists (a user
 // or an alias has the address), ErrBadPassword.

@@ -329,3 +329,26 @@ func TestAdminRefusesToOverwriteBrokenFile(t *testing.T) {
 		t.Fatal("ListUsers on a broken file succeeded")
 	}
 }
+
+func TestCheckNewAddress(t *testing.T) {
+	f, path := openTestDB(t)
+	mustAddUser(t, f, "alice@example.org", "pw")
+	if err := f.AddAlias("team@example.org", []string{"alice@example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	before := readBytes(t, path)
+	if c, err := f.CheckNewAddress("Bob@Example.ORG"); err != nil || c != "bob@example.org" {
+		t.Errorf("free address: %q, %v", c, err)
+	}
+	for addr, is := range map[string]error{
+		"ALICE@example.org": ErrExists, "team@example.org": ErrExists, "bob@example.com": ErrNotLocal,
+		"bob+x@example.org": ErrBadAddress, "bob": ErrBadAddress,
+	} {
+		if _, err := f.CheckNewAddress(addr); !errors.Is(err, is) {
+			t.Errorf("CheckNewAddress(%q) = %v, want %v", addr, err, is)
+		}
+	}
+	if string(readBytes(t, path)) != string(before) {
+		t.Error("CheckNewAddress changed the file")
+	}
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/mailsuite/mailsuite/config"
+	"github.com/mailsuite/mailsuite/users"
+)
+
+// openUsers opens the users database the config names (data_dir/users.db).
+// It shares the file safely with a running server and other commands.
+func openUsers(cfg *config.Config, stderr io.Writer) (*users.FileDB, error) {
+	return users.OpenFile(cfg.UsersFile(), users.FileOptions{
+		Domains:   cfg.Domains,
+		Delimiter: cfg.RecipientDelimiter,
+		Logger:    cliLogger(stderr),
+	})
+}
+
+// adminSession is what every user and alias command starts from.
+type adminSession struct {
+	cfg  *config.Config
+	path string // config file, "" for development defaults
+	db   *users.FileDB
+}
+
+func openAdmin(inv invocation, stderr io.Writer) (*adminSession, error) {
+	cfg, path, err := loadConfig(inv)
+	if err != nil {
+		return nil, err
+	}
+	db, err := openUsers(cfg, stderr)
+	if err != nil {
+		return nil, err
+	}
+	return &adminSession{cfg: cfg, path: path, db: db}, nil
+}
+
+func userCommand(inv invocation, rest []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	sub, args, err := subcommand("user", rest, map[string][2]int{
+		"add": {1, 1}, "del": {1, 1}, "passwd": {1, 1}, "list": {0, 0},
+	})
+	if err != nil {
+		return err
+	}
+	s, err := openAdmin(inv, stderr)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "add":
+		return s.userAdd(args[0], stdin, stdout, stderr)
+	case "del":
+		return s.userDel(args[0], stdout)
+	case "passwd":
+		return s.userPasswd(args[0], stdin, stdout, stderr)
+	default: // list
+		list, err := s.db.ListUsers()
+		if err != nil {
+			return err
+		}
+		for _, u := range list {
+			fmt.Fprintln(stdout, u)
+		}
+		return nil
+	}
+}
+
+func (s *adminSession) userAdd(addr string, stdin io.Reader, stdout, stderr io.Writer) error {
+	// Refuse a bad or taken address before asking for a password.
+	c, err := s.db.CheckNewAddress(addr)
+	if err != nil {
+		return s.explain(err, addr)
+	}
+	pw, err := readNewPassword(c, stdin, stderr)
+	if err != nil {
+		return err
+	}
+	if err := s.db.AddUser(c, pw); err != nil {
+		return s.explain(err, addr)
+	}
+	fmt.Fprintf(stdout, "user %s added\n", c)
+	return nil
+}
+
+func (s *adminSession) userDel(addr string, stdout io.Writer) error {
+	if err := s.db.DeleteUser(addr); err != nil {
+		return s.explain(err, addr)
+	}
+	lower := strings.ToLower(addr)
+	fmt.Fprintf(stdout, "user %s deleted; their stored mail was not removed\n", lower)
+	// Aliases that still name the user now skip them; say which.
+	if aliases, err := s.db.ListAliases(); err == nil {
+		var still []string
+		for _, a := range aliases {
+			for _, t := range a.Targets {
+				if strings.EqualFold(t, lower) {
+					still = append(still, a.Address)
+					break
+				}
+			}
+		}
+		if len(still) > 0 {
+			fmt.Fprintf(stdout, "note: these aliases still list %s: %s\n", lower, strings.Join(still, ", "))
+		}
+	}
+	return nil
+}
+
+func (s *adminSession) userPasswd(addr string, stdin io.Reader, stdout, stderr io.Writer) error {
+	// Refuse an unknown user before asking for a password.
+	if !s.isUser(strings.ToLower(addr)) {
+		return s.explain(users.ErrNoUser, addr)
+	}
+	pw, err := readNewPassword(addr, stdin, stderr)
+	if err != nil {
+		return err
+	}
+	if err := s.db.SetPassword(addr, pw); err != nil {
+		return s.explain(err, addr)
+	}
+	fmt.Fprintf(stdout, "password of %s changed\n", strings.ToLower(addr))
+	return nil
+}
+
+// explain turns a users error into one line that says what to do.
+func (s *adminSession) explain(err error, addr string) error {
+	lower := strings.ToLower(addr)
+	switch {
+	case errors.Is(err, users.ErrExists):
+		if s.isAlias(lower) {
+			return fmt.Errorf("%s is already an alias; remove it first with: mailsuite alias del %s", lower, lower)
+		}
+		return fmt.Errorf("%s already exists; to change its password run: mailsuite user passwd %s", lower, lower)
+	case errors.Is(err, users.ErrNotLocal):
+		domain := lower[strings.LastIndexByte(lower, '@')+1:]
+		where := "in " + s.path
+		if s.path == "" {
+			where = "in a config file (there is none: development defaults apply; see mailsuite.example.toml)"
+		}
+		return fmt.Errorf("%s is not one of this server's domains (%s); add it to domains %s first",
+			domain, strings.Join(s.cfg.Domains, ", "), where)
+	case errors.Is(err, users.ErrNoUser):
+		if s.isAlias(lower) {
+			return fmt.Errorf("%s is an alias, not a user; see mailsuite alias list", lower)
+		}
+		return fmt.Errorf("there is no user %s; see mailsuite user list", lower)
+	case errors.Is(err, users.ErrBadPassword):
+		return fmt.Errorf("%s (a password is 1 to 1024 bytes on one line)", strings.TrimPrefix(err.Error(), "users: "))
+	}
+	return errors.New(strings.TrimPrefix(err.Error(), "users: "))
+}
+
+func (s *adminSession) isUser(addr string) bool {
+	list, err := s.db.ListUsers()
+	return err == nil && slices.Contains(list, addr)
+}
+
+func (s *adminSession) isAlias(addr string) bool {
+	aliases, err := s.db.ListAliases()
+	if err != nil {
+		return false
+	}
+	for _, a := range aliases {
+		if a.Address == addr {
+			return true
+		}
+	}
+	return false
+}
