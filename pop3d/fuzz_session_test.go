@@ -70,6 +70,10 @@ func FuzzSession(f *testing.F) {
 			}
 			_, out, _ = bytes.Cut(out[len(prefix):], []byte("\r\n"))
 		}
+		if e.logs.panicCount() != 0 {
+			t.Fatalf("a session panicked:\n%s", e.logs.String())
+		}
+		e.logs.reset()
 		// The first answer to the input must be a status line.
 		if len(out) > 0 && !strings.HasPrefix(string(out), "+OK") && !strings.HasPrefix(string(out), "-ERR") && !strings.HasPrefix(string(out), "+ ") {
 			t.Fatalf("answer starts with %q", out[:min(len(out), 40)])

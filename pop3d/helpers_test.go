@@ -114,6 +114,9 @@ func startEnv(t testing.TB, implicitTLS bool, edit func(*Options)) *env {
 	t.Cleanup(func() {
 		e.srv.Close()
 		store.Close()
+		if n := logs.panicCount(); n != 0 {
+			t.Errorf("%d sessions panicked; log:\n%s", n, logs.String())
+		}
 		if strings.Contains(logs.String(), testPassword) {
 			t.Errorf("a password reached the log:\n%s", logs.String())
 		}
@@ -377,14 +380,31 @@ func (c *client) startTLSAfterOK() {
 
 // logBuffer collects JSON log lines.
 type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	panics int // session panics logged, kept across reset
 }
 
 func (l *logBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if bytes.Contains(p, []byte(`"msg":"pop3 session panic"`)) {
+		l.panics++
+	}
 	return l.buf.Write(p)
+}
+
+// reset forgets the lines (not the panic count).
+func (l *logBuffer) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Reset()
+}
+
+func (l *logBuffer) panicCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.panics
 }
 
 func (l *logBuffer) String() string {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/mailsuite/mailsuite/mailbox"
@@ -86,6 +87,12 @@ func (s *Server) serveConn(c net.Conn, tc *trackedConn) {
 	}
 	start := time.Now()
 	defer func() {
+		// A bug must cost one connection, not the server (which serves
+		// SMTP and IMAP too). No UPDATE state: nothing is removed.
+		if r := recover(); r != nil {
+			ss.endReason = "internal error"
+			ss.log.Error("pop3 session panic", "panic", r, "stack", string(debug.Stack()))
+		}
 		ss.closeMaildrop()
 		tc.raw.Close()
 		if c != tc.raw {
