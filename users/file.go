@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -147,13 +148,7 @@ func (f *FileDB) IsLocalDomain(domain string) bool {
 func (f *FileDB) localDomains() []string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return slices.Sorted(func(yield func(string) bool) {
-		for d := range f.domains {
-			if !yield(d) {
-				return
-			}
-		}
-	})
+	return slices.Sorted(maps.Keys(f.domains))
 }
 
 // readFile reads and parses the file, returning the snapshot and the

@@ -122,3 +122,26 @@ func TestIsLocalDomain(t *testing.T) {
 		t.Error("SetDomains did not replace the set")
 	}
 }
+
+func BenchmarkResolveAlias(b *testing.B) {
+	f, err := OpenFile(b.TempDir()+"/users.db", FileOptions{Domains: []string{"example.org"}, HashParams: fastParams})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var targets []string
+	for i := range 20 {
+		u := fmt.Sprintf("u%d@example.org", i)
+		if err := f.AddUser(u, "pw"); err != nil {
+			b.Fatal(err)
+		}
+		targets = append(targets, u)
+	}
+	if err := f.AddAlias("all@example.org", targets); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := f.Resolve("all+tag@example.org"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
