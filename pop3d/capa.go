@@ -13,7 +13,7 @@ func (ss *session) cmdCapa(cmd command) {
 	if ss.state == stateAuthorization {
 		if ss.loginAllowed() {
 			ss.reply("USER")       // RFC 2449 §6.2
-			ss.reply("SASL PLAIN") // RFC 2449 §6.3, RFC 5034 §5
+			ss.reply("SASL PLAIN") // RFC 2449 §6.3, as updated by RFC 5034
 		}
 		if ss.srv.opts.TLSConfig != nil && !ss.tls {
 			ss.reply("STLS") // RFC 2595 §4

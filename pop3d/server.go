@@ -15,7 +15,8 @@
 // another session (IMAP EXPUNGE, another POP3 QUIT) after that snapshot is
 // answered with "-ERR" when retrieved; it never shifts the numbers of the
 // others. Several POP3 sessions of one user may run at once unless
-// Options.ExclusiveLogin asks for the RFC 1939 §8 maildrop lock.
+// Options.ExclusiveLogin asks for the exclusive maildrop lock of
+// RFC 1939 §4, within this server.
 package pop3d
 
 import (
