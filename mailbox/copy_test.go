@@ -15,7 +15,9 @@ func TestCopy(t *testing.T) {
 	s, root := testStore(t, Options{})
 	a := mustAccount(t, s, "alice@example.org")
 	date := time.Date(2021, 5, 6, 7, 8, 9, 0, time.UTC)
-	a.Append("INBOX", strings.NewReader("one\r\n"), []string{FlagFlagged, "Kw"}, date)
+	if _, _, err := a.Append("INBOX", strings.NewReader("one\r\n"), []string{FlagFlagged, "Kw"}, date); err != nil {
+		t.Fatal(err)
+	}
 	mustDeliver(t, s, "two\r\n", "alice@example.org")
 	mustDeliver(t, s, "three\r\n", "alice@example.org")
 	src := mustOpen(t, a, "INBOX", false)

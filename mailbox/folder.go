@@ -192,11 +192,13 @@ func (h *handle) SetFlags(uids []uint32, op StoreOp, flags []string) ([]MessageI
 		dirs    = map[string]bool{}
 		hardErr error
 	)
+	seen := make(map[uint32]bool, len(uids))
 	for _, uid := range uids {
 		m := f.find(uid)
-		if m == nil {
+		if m == nil || seen[uid] {
 			continue
 		}
+		seen[uid] = true
 		nf := m.flags.apply(op, given)
 		if nf.equal(m.flags) {
 			out = append(out, m.info())

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -76,6 +78,8 @@ type folderState struct {
 	newSeen, curSeen int64
 	scannedAt        time.Time
 
+	scans int // full directory scans so far (tests)
+
 	changeLog
 	handles map[*handle]struct{}
 	gone    bool // deleted or renamed away underneath
@@ -92,6 +96,7 @@ func loadFolder(u *userState, n folderName) (*folderState, error) {
 	if err := makeMaildir(f.dir); err != nil {
 		return nil, err
 	}
+	cleanTmp(filepath.Join(f.dir, "tmp"), time.Now())
 	d, err := readIndexFile(f.indexPath())
 	if err != nil {
 		return nil, err
@@ -316,6 +321,40 @@ func (f *folderState) vanishLocked() {
 	if f.u.folders[f.name.canon] == f {
 		delete(f.u.folders, f.name.canon)
 	}
+}
+
+// tmpMaxAge: the Maildir spec lets a reader remove files left in tmp/ for
+// 36 hours (a writer that crashed mid-delivery).
+const tmpMaxAge = 36 * time.Hour
+
+// cleanTmp removes what crashed writers left in a tmp/ directory: files
+// older than tmpMaxAge, and folders we were deleting (those are made and
+// removed under the user's lock, which the caller holds).
+func cleanTmp(dir string, now time.Time) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		if e.IsDir() && (strings.HasPrefix(e.Name(), "deleted-") || strings.HasPrefix(e.Name(), "folder-")) {
+			os.RemoveAll(p)
+			continue
+		}
+		// Age by ctime: Append sets a message's mtime to its internal
+		// date, which may be years ago, while it is still being written.
+		if info, err := e.Info(); err == nil && !e.IsDir() && now.Sub(changeTime(info)) > tmpMaxAge {
+			os.Remove(p)
+		}
+	}
+}
+
+// changeTime is a file's ctime (its mtime where that is not available).
+func changeTime(info os.FileInfo) time.Time {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		return time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
+	}
+	return info.ModTime()
 }
 
 // listDir reads a directory's names without stat-ing each one.

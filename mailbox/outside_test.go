@@ -160,3 +160,28 @@ func TestOutsideFolderRemoval(t *testing.T) {
 		t.Fatalf("status err %v", err)
 	}
 }
+
+// Leftovers of a crashed writer in tmp/ are removed after 36 hours (by
+// ctime, which tests cannot set: an old mtime alone must not count, since
+// Append gives its file the internal date); fresh ones are not.
+func TestTmpCleanup(t *testing.T) {
+	s, dir := testStore(t, Options{})
+	mustAccount(t, s, "alice@example.org")
+	s.Close()
+	tmp := filepath.Join(userDir(dir, "alice@example.org"), "tmp")
+	os.WriteFile(filepath.Join(tmp, "old"), []byte("x"), 0o600)
+	os.WriteFile(filepath.Join(tmp, "fresh"), []byte("x"), 0o600)
+	os.MkdirAll(filepath.Join(tmp, "deleted-1", "cur"), 0o700)
+	old := time.Now().Add(-37 * time.Hour)
+	os.Chtimes(filepath.Join(tmp, "old"), old, old)
+	s2 := openAt(t, dir, Options{})
+	mustOpen(t, mustAccount(t, s2, "alice@example.org"), "INBOX", true)
+	if got := tmpFiles(t, filepath.Dir(tmp)); !equalStrings(got, []string{"fresh", "old"}) {
+		t.Fatalf("tmp/ holds %v", got)
+	}
+	// 37 hours on, both are leftovers.
+	cleanTmp(tmp, time.Now().Add(37*time.Hour))
+	if got := tmpFiles(t, filepath.Dir(tmp)); len(got) != 0 {
+		t.Fatalf("tmp/ holds %v", got)
+	}
+}

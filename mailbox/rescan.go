@@ -19,6 +19,7 @@ type fileEnt struct {
 // its flags changed, gets a new modseq; a file the index does not know
 // gets the next UID. newNs and curNs are the mtimes stat-ed before the scan.
 func (f *folderState) rescanLocked(now time.Time, newNs, curNs int64) error {
+	f.scans++
 	files := make(map[string]fileEnt, len(f.msgs)+16)
 	for _, sub := range []string{"new", "cur"} {
 		names, err := listDir(filepath.Join(f.dir, sub))
