@@ -39,11 +39,15 @@ type conn struct {
 	name     string // see remoteName
 }
 
-func newConn(s *Server, nc net.Conn, id uint64) *conn {
-	var ip netip.Addr
+// remoteIP is the client's address; invalid for non-IP connections.
+func remoteIP(nc net.Conn) netip.Addr {
 	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
-		ip = ap.Addr().Unmap()
+		return ap.Addr().Unmap()
 	}
+	return netip.Addr{}
+}
+
+func newConn(s *Server, nc net.Conn, ip netip.Addr, id uint64) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &conn{
 		srv:    s,

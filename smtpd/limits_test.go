@@ -363,3 +363,22 @@ func TestMaxConnections(t *testing.T) {
 	again := dialRaw(t, r.addr, nil)
 	again.expectPrefix("EHLO client.example", "250 ")
 }
+
+func TestMaxConnectionsPerIP(t *testing.T) {
+	e := newEnv(t)
+	opts := e.options(Inbound)
+	opts.MaxConnectionsPerIP = 2
+	r := e.start(opts, false)
+	dialRaw(t, r.addr, nil)
+	dialRaw(t, r.addr, nil)
+	nc, err := dialPlain(r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	third := &raw{t: t, nc: nc, tp: newText(nc)}
+	if got := third.read(); got != "421 4.7.0 mx.example.org Too many connections from your address, try again later" {
+		t.Errorf("got %q", got)
+	}
+	third.wantClosed()
+	e.wantLog("too many connections from one address", "ip=127.0.0.1", "max=2")
+}

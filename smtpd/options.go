@@ -49,6 +49,7 @@ const (
 	DefaultMaxLineLength   = 4096     // see Options.MaxLineLength
 	DefaultTimeout         = 5 * time.Minute
 	DefaultMaxConnections  = 500
+	DefaultMaxPerIP        = 20
 	DefaultMaxAuthFailures = 3
 	DefaultLookupTimeout   = 5 * time.Second
 )
@@ -86,9 +87,11 @@ type Options struct {
 	// minutes for the server, three per data block).
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
-	// MaxConnections is the number of simultaneous connections; more are
+	// MaxConnections is the number of simultaneous connections, and
+	// MaxConnectionsPerIP the number from one client address; more are
 	// answered 421 and closed.
-	MaxConnections int
+	MaxConnections      int
+	MaxConnectionsPerIP int
 	// MaxAuthFailures is the number of failed AUTH attempts allowed on one
 	// connection; the last one is answered 421 and the connection closed.
 	MaxAuthFailures int
@@ -121,6 +124,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxConnections <= 0 {
 		o.MaxConnections = DefaultMaxConnections
+	}
+	if o.MaxConnectionsPerIP <= 0 {
+		o.MaxConnectionsPerIP = DefaultMaxPerIP
 	}
 	if o.MaxAuthFailures <= 0 {
 		o.MaxAuthFailures = DefaultMaxAuthFailures

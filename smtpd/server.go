@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -99,15 +100,23 @@ func (s *Server) accept(nc net.Conn) {
 		nc.Close()
 		return
 	}
+	ip := remoteIP(nc)
 	if len(s.conns) >= s.opts.MaxConnections {
 		s.mu.Unlock()
 		s.log.Warn("connection refused: too many connections", "remote", nc.RemoteAddr().String(),
 			"max", s.opts.MaxConnections)
-		go s.turnAway(nc)
+		go s.turnAway(nc, "Too many connections")
+		return
+	}
+	if s.connsFromLocked(ip) >= s.opts.MaxConnectionsPerIP {
+		s.mu.Unlock()
+		s.log.Warn("connection refused: too many connections from one address", "remote", nc.RemoteAddr().String(),
+			"ip", ip.String(), "max", s.opts.MaxConnectionsPerIP)
+		go s.turnAway(nc, "Too many connections from your address")
 		return
 	}
 	s.nextID++
-	c := newConn(s, nc, s.nextID)
+	c := newConn(s, nc, ip, s.nextID)
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -121,12 +130,23 @@ func (s *Server) accept(nc net.Conn) {
 	}()
 }
 
-// turnAway answers a connection over the limit and closes it.
+// connsFromLocked counts the open connections from ip; s.mu is held.
+func (s *Server) connsFromLocked(ip netip.Addr) int {
+	n := 0
+	for c := range s.conns {
+		if c.ip == ip {
+			n++
+		}
+	}
+	return n
+}
+
+// turnAway answers a connection over a limit and closes it.
 // RFC 5321 §3.1: a server may open with 421 instead of 220 and close.
-func (s *Server) turnAway(nc net.Conn) {
+func (s *Server) turnAway(nc net.Conn, why string) {
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(busyReplyTimeout))
-	fmt.Fprintf(nc, "421 4.7.0 %s Too many connections, try again later\r\n", s.opts.Hostname)
+	fmt.Fprintf(nc, "421 4.7.0 %s %s, try again later\r\n", s.opts.Hostname, why)
 }
 
 // Shutdown stops accepting connections, closes idle ones, lets a message
