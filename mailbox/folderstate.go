@@ -76,6 +76,7 @@ type folderState struct {
 	// Directory mtimes (ns) as of the last scan or own change, and when
 	// the last full scan began.
 	newSeen, curSeen int64
+	savedNew, savedCur int64 // the mtimes the index on disk records
 	scannedAt        time.Time
 
 	scans int // full directory scans so far (tests)
@@ -131,6 +132,7 @@ func loadFolder(u *userState, n folderName) (*folderState, error) {
 	}
 	f.journal = d.journal
 	f.newSeen, f.curSeen = d.newMtime, d.curMtime
+	f.savedNew, f.savedCur = d.newMtime, d.curMtime
 	f.scannedAt = time.Now()
 	if err := f.syncLocked(); err != nil {
 		return nil, err
@@ -248,6 +250,7 @@ func (f *folderState) compactLocked() error {
 	}
 	f.journal = 0
 	f.needCompact = false
+	f.savedNew, f.savedCur = newNs, curNs
 	return nil
 }
 

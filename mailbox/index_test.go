@@ -86,11 +86,6 @@ func TestIndexSurvivesRestart(t *testing.T) {
 	if d2 := snap(t, s2, "alice@example.org", "Drafts"); d2.uidValidity != drafts.uidValidity {
 		t.Fatal("Drafts UIDVALIDITY changed")
 	}
-	// The index answered: no rescan was needed.
-	f := s2.users["alice@example.org"].folders[inboxName]
-	if !f.sureLocked() {
-		t.Log("note: mtimes not yet trusted after restart")
-	}
 	// New UIDs continue above the old ones.
 	mustDeliver(t, s2, "new\r\n", "alice@example.org")
 	if got := snap(t, s2, "alice@example.org", "INBOX"); got.msgs[len(got.msgs)-1].UID != before.uidNext {
@@ -284,5 +279,25 @@ func TestNewToCurKeepsUID(t *testing.T) {
 	}
 	if ms := mustMessages(t, f); len(ms) != 1 || ms[0].UID != 1 || !equalStrings(ms[0].Flags, []string{"Important", FlagSeen}) {
 		t.Fatalf("%+v", ms)
+	}
+}
+
+// Once a folder has been quiet for the mtime window and looked at again,
+// the index records its directory mtimes and a restart does not scan.
+func TestRestartWithoutScan(t *testing.T) {
+	s, dir := testStore(t, Options{})
+	a := mustAccount(t, s, "alice@example.org")
+	fill(t, s, a)
+	f := mustOpen(t, a, "INBOX", false)
+	time.Sleep(3 * s.window) // let the mtimes age past the window
+	mustMessages(t, f)       // rescans once and records them
+	before := snap(t, s, "alice@example.org", "INBOX")
+	s.Close()
+	s2 := openAt(t, dir, Options{})
+	s2.window = time.Nanosecond
+	after := snap(t, s2, "alice@example.org", "INBOX")
+	sameMessages(t, after.msgs, before.msgs, true)
+	if n := s2.users["alice@example.org"].folders[inboxName].scans; n != 0 {
+		t.Fatalf("%d scans after restart", n)
 	}
 }

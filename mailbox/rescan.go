@@ -96,7 +96,10 @@ func (f *folderState) rescanLocked(now time.Time, newNs, curNs int64) error {
 		added = append(added, m)
 	}
 	scanSure := !time.Unix(0, max(newNs, curNs)).Add(f.u.store.window).After(now)
-	if scanSure && (len(buf) > 0 || newNs != f.newSeen || curNs != f.curSeen) {
+	// Record the mtimes in the index once they can be trusted, so that a
+	// restart need not scan again.
+	saveMtimes := scanSure && (newNs != f.savedNew || curNs != f.savedCur)
+	if saveMtimes {
 		buf = appendMtimes(buf, newNs, curNs)
 	}
 	if err := f.journalLocked(buf); err != nil {
@@ -106,6 +109,9 @@ func (f *folderState) rescanLocked(now time.Time, newNs, curNs int64) error {
 	// Durable: now change memory and tell the handles.
 	f.highestModSeq, f.uidNext = ms, uidNext
 	f.newSeen, f.curSeen, f.scannedAt = newNs, curNs, now
+	if saveMtimes {
+		f.savedNew, f.savedCur = newNs, curNs
+	}
 	if len(gone) > 0 {
 		f.dropLocked(gone, nil)
 	}
