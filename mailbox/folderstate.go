@@ -75,9 +75,9 @@ type folderState struct {
 
 	// Directory mtimes (ns) as of the last scan or own change, and when
 	// the last full scan began.
-	newSeen, curSeen int64
+	newSeen, curSeen   int64
 	savedNew, savedCur int64 // the mtimes the index on disk records
-	scannedAt        time.Time
+	scannedAt          time.Time
 
 	scans int // full directory scans so far (tests)
 
