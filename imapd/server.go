@@ -298,10 +298,14 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.closeListeners()
 	s.cancel()
-	s.strict.Close()
-	s.lax.Close()
+	// Stop the library servers' accept loops first and wait for them:
+	// imapserver.Server.Close waits on a WaitGroup that its Serve adds to,
+	// and the two must not race.
 	s.strictQ.Close()
 	s.laxQ.Close()
+	s.libServing.Wait()
+	s.strict.Close()
+	s.lax.Close()
 	deadline := time.Now().Add(closeWait)
 	for len(s.liveSessions()) > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
