@@ -79,7 +79,7 @@ func TestSearchKeys(t *testing.T) {
 		{`TEXT "Lunch"`, "1"},           // TEXT is
 		{`TEXT noon`, "1"},
 		{"LARGER 1000", "4"},
-		{"SMALLER 400", "1 2"},            // sizes: 143, 291, 419, 2845
+		{"SMALLER 400", "1 2"}, // sizes: 143, 291, 419, 2845
 		{"LARGER 300 SMALLER 500", "3"},
 		{"SENTON 7-Mar-2023", "2"}, // the Date's own calendar day
 		{"SENTSINCE 7-Mar-2023", "2 3"},

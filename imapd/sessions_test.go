@@ -240,4 +240,3 @@ func TestAutologout(t *testing.T) {
 	e.waitLog("autologout", 1)
 	e.waitLog("session end", 1)
 }
-
