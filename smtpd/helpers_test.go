@@ -38,7 +38,7 @@ const (
 // env is one test's world: a real Maildir store, a real users file, a
 // self-signed certificate, and the servers started on loopback.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	mailRoot string
 	store    *mailbox.Maildir
 	db       *users.FileDB
@@ -49,7 +49,7 @@ type env struct {
 	clientTLS *tls.Config
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	root := t.TempDir()
 	e := &env{t: t, mailRoot: filepath.Join(root, "mail"), logs: &logBuf{}}

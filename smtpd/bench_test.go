@@ -1,0 +1,48 @@
+package smtpd
+
+import (
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+)
+
+// BenchmarkInboundDelivery sends 64 KiB messages over one connection into
+// the real store (fsyncs included): the cost per accepted message.
+func BenchmarkInboundDelivery(b *testing.B) {
+	e := newEnv(b)
+	r := e.start(e.options(Inbound), false)
+	c, err := smtp.Dial(r.addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	msg := "Subject: bench\r\n\r\n" + strings.Repeat(strings.Repeat("b", 78)+"\r\n", 64<<10/80)
+	b.SetBytes(int64(len(msg)))
+	b.ResetTimer()
+	for b.Loop() {
+		if err := c.Mail("sender@remote.example", nil); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Rcpt("alice@example.org", nil); err != nil {
+			b.Fatal(err)
+		}
+		w, err := c.Data()
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.WriteString(w, msg)
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseRecipient(b *testing.B) {
+	for b.Loop() {
+		if _, err := parseRecipient("Alice.Smith+newsletter@Example.ORG", false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
