@@ -185,7 +185,7 @@ var busyLine = map[string]string{
 // newServer makes the protocol server for one [listen] key.
 func (r *running) newServer(name string, tlsConfig *tls.Config) server {
 	cfg := r.cfg
-	log := r.log.With("proto", name)
+	log := r.log.With("listener", name)
 	var debug io.Writer
 	if cfg.Log.DebugProtocol {
 		debug = os.Stderr
