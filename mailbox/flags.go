@@ -123,5 +123,7 @@ func (fs flagSet) list() []string {
 	}
 	out = append(out, fs.keywords...)
 	sort.Strings(out)
-	return out
+	// Shared by every MessageInfo of this message state: clip it so a
+	// caller's append cannot write into it.
+	return out[:len(out):len(out)]
 }

@@ -213,7 +213,15 @@ func (f *folderState) journalLocked(buf []byte) error {
 			return err
 		}
 	}
-	if err := f.u.store.fs.appendDurable(f.indexPath(), buf); err != nil {
+	err := f.u.store.fs.appendDurable(f.indexPath(), buf)
+	if isNotExist(err) {
+		// Removed underneath us: write it whole again, then append.
+		f.u.store.log.Warn("index file vanished: rewriting it", "user", f.u.name, "folder", f.name.canon)
+		if err = f.compactLocked(); err == nil {
+			err = f.u.store.fs.appendDurable(f.indexPath(), buf)
+		}
+	}
+	if err != nil {
 		f.needCompact = true
 		return err
 	}

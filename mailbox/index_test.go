@@ -301,3 +301,34 @@ func TestRestartWithoutScan(t *testing.T) {
 		t.Fatalf("%d scans after restart", n)
 	}
 }
+
+// An index removed while the server runs is written whole again at the
+// next change, keeping UIDVALIDITY and UIDs.
+func TestIndexRemovedWhileRunning(t *testing.T) {
+	s, dir := testStore(t, Options{})
+	a := mustAccount(t, s, "alice@example.org")
+	fill(t, s, a)
+	os.Remove(filepath.Join(userDir(dir, "alice@example.org"), indexFileName))
+	mustDeliver(t, s, "after\r\n", "alice@example.org")
+	before := snap(t, s, "alice@example.org", "INBOX")
+	s.Close()
+	s2 := openAt(t, dir, Options{})
+	after := snap(t, s2, "alice@example.org", "INBOX")
+	if after.uidValidity != before.uidValidity {
+		t.Fatal("UIDVALIDITY changed")
+	}
+	sameMessages(t, after.msgs, before.msgs, true)
+}
+
+// Callers appending to a MessageInfo's flags do not change anyone else's.
+func TestFlagsSliceNotShared(t *testing.T) {
+	s, _ := testStore(t, Options{})
+	mustDeliver(t, s, "x\r\n", "alice@example.org")
+	f := mustOpen(t, mustAccount(t, s, "alice@example.org"), "INBOX", false)
+	f.SetFlags([]uint32{1}, FlagsAdd, []string{FlagSeen})
+	ms := mustMessages(t, f)
+	_ = append(ms[0].Flags, `\Recent`)
+	if again := mustMessages(t, f); !equalStrings(again[0].Flags, []string{FlagSeen}) || cap(again[0].Flags) != len(again[0].Flags) {
+		t.Fatalf("flags %v", again[0].Flags)
+	}
+}

@@ -91,9 +91,9 @@ func (fs fsOps) writeFileAtomic(path, tmpDir, tmpName string, write func(w io.Wr
 	return fs.syncDir(filepath.Dir(path))
 }
 
-// appendDurable appends data to path (creating it) and fsyncs it.
+// appendDurable appends data to the existing file path and fsyncs it.
 func (fs fsOps) appendDurable(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return ioErr("open index", err)
 	}
