@@ -72,15 +72,19 @@ type Options struct {
 	AllowPlaintext bool
 
 	// MaxMessageSize is the SIZE limit (RFC 1870) on the message as the
-	// client sends it, before our trace header fields are added.
+	// client sends it, before our trace header fields are added. go-smtp
+	// v0.26.0 refuses a message of exactly this many octets (its reader
+	// hits the limit before it sees the end of data): the largest message
+	// accepted is one octet less.
 	MaxMessageSize int64
 	// MaxRecipients is the number of RCPTs accepted per message; the next
 	// one gets 452 4.5.3.
 	MaxRecipients int
 	// MaxLineLength bounds every line, commands and message text alike
-	// (go-smtp applies one limit to both). RFC 5321 §4.5.3.1.4 and
-	// §4.5.3.1.6 set 512 and 1000 octets, but real mailers send longer
-	// text lines, so the default is more generous.
+	// (go-smtp applies one limit to both, and closes the connection after
+	// a line over it). RFC 5321 §4.5.3.1.4 and §4.5.3.1.6 set 512 and 1000
+	// octets, but real mailers send longer text lines, so the default is
+	// more generous.
 	MaxLineLength int
 	// ReadTimeout and WriteTimeout apply to every command and reply and,
 	// during DATA, to every KiB of message data (RFC 5321 §4.5.3.2: five
