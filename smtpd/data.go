@@ -28,14 +28,13 @@ func (s *session) Data(r io.Reader) error {
 	defer c.setBusy(-1)
 
 	id := newQueueID()
-	_, isTLS := s.sc.TLSConnectionState()
 	t := trace{
 		returnPath: tx.returnPath,
-		helo:       s.sc.Hostname(),
+		helo:       tx.helo,
 		remoteName: c.remoteName(),
 		ip:         c.ip,
 		hostname:   s.opts.Hostname,
-		proto:      withProtocol(tx.smtputf8, isTLS, user != ""),
+		proto:      withProtocol(tx.smtputf8, tx.tls, user != ""),
 		id:         id,
 		date:       time.Now(),
 	}
@@ -59,7 +58,7 @@ func (s *session) Data(r io.Reader) error {
 		return rep
 	}
 	log.Info("delivered", "id", id, "from", tx.from, "rcpts", len(tx.rcpts), "users", len(tx.targets),
-		"size", body.n, "tls", isTLS)
+		"size", body.n, "tls", tx.tls)
 	// go-smtp replies "250 2.0.0 OK: queued" to a nil error and sends
 	// an *SMTPError as it is; this is how the reply gets our queue id
 	// (as Postfix's "queued as" does), for the sender's logs and ours.

@@ -34,9 +34,14 @@ type transaction struct {
 	from       string // reverse-path as given ("" for <>)
 	returnPath string // formatted for Return-Path, with brackets
 	smtputf8   bool
-	rcpts      []string        // forward-paths accepted, as given
-	targets    []string        // canonical users reached, in order
-	seen       map[string]bool // of targets
+	// helo and tls are read from go-smtp's Conn at MAIL, in the
+	// connection's goroutine: Data may run in another (BDAT) while the
+	// client sends EHLO or STARTTLS, which change them.
+	helo    string
+	tls     bool
+	rcpts   []string        // forward-paths accepted, as given
+	targets []string        // canonical users reached, in order
+	seen    map[string]bool // of targets
 }
 
 var (
@@ -88,7 +93,9 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		s.log.Info("sender rejected", "from", from, "reason", err.Error())
 		return reply(err)
 	}
-	s.tx = transaction{active: true, from: from, returnPath: rp, smtputf8: smtputf8, seen: map[string]bool{}}
+	_, isTLS := s.sc.TLSConnectionState()
+	s.tx = transaction{active: true, from: from, returnPath: rp, smtputf8: smtputf8,
+		helo: s.sc.Hostname(), tls: isTLS, seen: map[string]bool{}}
 	return nil
 }
 

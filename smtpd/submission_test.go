@@ -1,12 +1,17 @@
 package smtpd
 
 import (
+	"context"
 	"encoding/base64"
+	"errors"
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-sasl"
+
+	"github.com/mailsuite/mailsuite/users"
 )
 
 // go-smtp's DialStartTLS greets as "localhost".
@@ -262,4 +267,42 @@ func nonLoopbackIP(t *testing.T) string {
 	}
 	t.Skip("no non-loopback IPv4 address on this host")
 	return ""
+}
+
+// AuthDelay holds the 535 back: with a delay longer than the test, the
+// reply never comes before the server is closed.
+func TestSubmissionAuthDelay(t *testing.T) {
+	e := newEnv(t)
+	opts := e.options(Submission)
+	opts.AuthDelay = time.Hour
+	r := e.start(opts, true)
+	c := dialRaw(t, r.addr, e.clientTLS)
+	c.cmd("EHLO client.example")
+	c.send("AUTH PLAIN " + b64("\x00alice@example.org\x00wrong"))
+	waitFor(t, "the failure to be logged", func() bool { return strings.Contains(e.logs.String(), `msg="auth failed"`) })
+	r.srv.Close()
+	c.wantClosed() // no 535 came first
+}
+
+// brokenDB is the real users DB whose Authenticate fails (for failure
+// injection).
+type brokenDB struct{ users.DB }
+
+func (brokenDB) Authenticate(context.Context, string, string) (string, error) {
+	return "", errors.New("users.db: read /var/lib/mailsuite/users.db: input/output error")
+}
+
+func TestSubmissionUserDBFailure(t *testing.T) {
+	e := newEnv(t)
+	opts := e.options(Submission)
+	opts.Users = brokenDB{e.db}
+	r := e.start(opts, true)
+	c := dialRaw(t, r.addr, e.clientTLS)
+	c.cmd("EHLO client.example")
+	c.expect("AUTH PLAIN "+b64("\x00alice@example.org\x00"+alicePass), "454 4.7.0 Temporary authentication failure")
+	c.expect("MAIL FROM:<alice@example.org>", "530 5.7.0 Authentication required")
+	e.wantLog(`msg="auth: user database failed"`, "user=alice@example.org", "input/output error")
+	if strings.Contains(e.logs.String(), `msg="auth failed"`) {
+		t.Error("a database failure counted as a failed login")
+	}
 }
