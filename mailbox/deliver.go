@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -192,6 +193,9 @@ func (m *Maildir) deliverOne(u *userState, tmp, name string, disk, size int64, d
 // durable) UIDs and modseqs, journals them, and publishes them. On error
 // nothing is published and the caller removes the files.
 func (f *folderState) commitNewLocked(ms []*message) ([]uint32, error) {
+	if uint64(f.uidNext)+uint64(len(ms)) >= math.MaxUint32 {
+		return nil, fmt.Errorf("%w: UID space of %s exhausted", ErrCannot, f.name.canon)
+	}
 	var buf []byte
 	uids := make([]uint32, len(ms))
 	for i, msg := range ms {

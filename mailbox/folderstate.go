@@ -123,6 +123,9 @@ func loadFolder(u *userState, n folderName) (*folderState, error) {
 			return nil, err
 		}
 	}
+	if !d.headerOK {
+		d.renumber()
+	}
 	f.uidNext, f.highestModSeq = d.uidNext, max(d.highestModSeq, 1)
 	f.msgs = d.sortedMsgs()
 	f.byKey = make(map[string]*message, len(f.msgs))

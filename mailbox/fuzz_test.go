@@ -14,6 +14,7 @@ func FuzzParseIndex(f *testing.F) {
 	f.Add([]byte("mailsuite-uidlist 1 1 1 1\n"))
 	f.Add([]byte("garbage\nA 1 1 c 1 1 1 0 - x\n"))
 	f.Add([]byte("mailsuite-uidlist 1 7 3 3\nA 1 1 c 1 1 1 0 - x\nA 2 1 c 1 1 1 0 - x\nA 3 1 c"))
+	f.Add([]byte("mailsuite-uidlist 1 7 4294967290 3\nA 4294967294 1 c 1 1 1 0 - x\nbad\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := parseIndex(bytes.NewReader(data))
 		if err != nil {
@@ -22,13 +23,14 @@ func FuzzParseIndex(f *testing.F) {
 		if d.uidNext == 0 {
 			t.Fatal("uidnext 0")
 		}
+		if !d.headerOK {
+			d.renumber() // as the loader does, with a new UIDVALIDITY
+			d.uidValidity = 1
+		}
 		for uid, m := range d.msgs {
 			if uid == 0 || uid >= d.uidNext || m.uid != uid || m.modseq > d.highestModSeq {
 				t.Fatalf("bad record %d: %+v (uidnext %d, hms %d)", uid, m, d.uidNext, d.highestModSeq)
 			}
-		}
-		if !d.headerOK {
-			d.uidValidity = 1
 		}
 		out := snapshotBytes(d)
 		d2, err := parseIndex(bytes.NewReader(out))

@@ -332,3 +332,29 @@ func TestFlagsSliceNotShared(t *testing.T) {
 		t.Fatalf("flags %v", again[0].Flags)
 	}
 }
+
+// Without its header the index cannot say which UIDs were handed out: new
+// UIDVALIDITY, messages numbered afresh, keywords and dates kept.
+func TestIndexHeaderLost(t *testing.T) {
+	s, dir := testStore(t, Options{})
+	a := mustAccount(t, s, "alice@example.org")
+	fill(t, s, a)
+	before := snap(t, s, "alice@example.org", "INBOX")
+	s.Close()
+	path := filepath.Join(userDir(dir, "alice@example.org"), indexFileName)
+	b, _ := os.ReadFile(path)
+	os.WriteFile(path, append([]byte("mailsuite-uidlist 9 garbage\n"), b[strings.IndexByte(string(b), '\n')+1:]...), 0o600)
+	s2 := openAt(t, dir, Options{})
+	after := snap(t, s2, "alice@example.org", "INBOX")
+	if after.uidValidity <= before.uidValidity {
+		t.Fatalf("UIDVALIDITY %d, was %d", after.uidValidity, before.uidValidity)
+	}
+	if !equalUIDs(uidsOf(after.msgs), []uint32{1, 2, 3, 4, 5}) || after.uidNext != 6 {
+		t.Fatalf("uids %v next %d", uidsOf(after.msgs), after.uidNext)
+	}
+	for i := range after.msgs {
+		if !equalStrings(after.msgs[i].Flags, before.msgs[i].Flags) || !after.msgs[i].InternalDate.Equal(before.msgs[i].InternalDate) {
+			t.Fatalf("message %d: %+v, was %+v", i, after.msgs[i], before.msgs[i])
+		}
+	}
+}

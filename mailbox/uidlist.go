@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -93,13 +94,17 @@ func parseIndex(r io.Reader) (*indexData, error) {
 			d.lost++
 		}
 	}
-	if maxUID >= d.uidNext {
-		d.uidNext = maxUID + 1
-	}
+	next := max(uint64(d.uidNext), uint64(maxUID)+1)
 	// Each lost line may have handed out one UID above those we saw
 	// (an A line), so skip that many: a UID is never handed out twice
 	// under one UIDVALIDITY (RFC 9051 §2.3.1.1).
-	d.uidNext += uint32(d.lost)
+	next += uint64(d.lost)
+	if next >= math.MaxUint32 {
+		// No room left under this UIDVALIDITY: the loader renumbers.
+		d.headerOK = false
+		next = 1
+	}
+	d.uidNext = uint32(next)
 	if d.uidNext == 0 {
 		d.uidNext = 1
 	}
@@ -164,7 +169,7 @@ func (d *indexData) parseLine(s string, maxUID *uint32) bool {
 	case "X":
 		uid, err1 := strconv.ParseUint(field(&s), 10, 32)
 		ms, err2 := strconv.ParseUint(field(&s), 10, 64)
-		if err1 != nil || err2 != nil || uid == 0 || s != "" {
+		if err1 != nil || err2 != nil || uid == 0 || uid == math.MaxUint32 || s != "" {
 			return false
 		}
 		delete(d.msgs, uint32(uid))
@@ -188,7 +193,7 @@ func (d *indexData) parseLine(s string, maxUID *uint32) bool {
 // parseRecord parses the fields of an A line after the "A ".
 func parseRecord(s string) (*message, bool) {
 	uid, err := strconv.ParseUint(field(&s), 10, 32)
-	if err != nil || uid == 0 {
+	if err != nil || uid == 0 || uid == math.MaxUint32 {
 		return nil, false
 	}
 	ms, err := strconv.ParseUint(field(&s), 10, 64)
@@ -374,6 +379,19 @@ func writeSnapshot(w io.Writer, uidValidity, uidNext uint32, highestModSeq uint6
 		return err
 	}
 	return bw.Flush()
+}
+
+// renumber gives the messages UIDs 1, 2, ... in their old order, for an
+// index whose header is lost: it gets a new UIDVALIDITY, so the old UIDs
+// need not be kept, but keywords and dates are.
+func (d *indexData) renumber() {
+	ms := d.sortedMsgs()
+	d.msgs = make(map[uint32]*message, len(ms))
+	for i, m := range ms {
+		m.uid = uint32(i + 1)
+		d.msgs[m.uid] = m
+	}
+	d.uidNext = uint32(len(ms) + 1)
 }
 
 // sortedMsgs returns the index's messages in UID order.
