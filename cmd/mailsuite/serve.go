@@ -209,8 +209,10 @@ func (r *running) newServer(name string, tlsConfig *tls.Config) server {
 			ReadTimeout:    cfg.Timeouts.SMTP.Duration,
 			WriteTimeout:   cfg.Timeouts.SMTP.Duration,
 			MaxConnections: cfg.Limits.MaxConnections,
-			AuthDelay:      time.Second,
-			Logger:         log,
+			// Also capped across all listeners by internal/connlimit.
+			MaxConnectionsPerIP: cfg.Limits.MaxConnectionsPerIP,
+			AuthDelay:           time.Second,
+			Logger:              log,
 		})
 	case "imap", "imaps":
 		return imapd.New(imapd.Options{
