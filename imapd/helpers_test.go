@@ -56,6 +56,7 @@ type env struct {
 	implicit bool
 	wrap     func(net.Listener) net.Listener
 	storeOpt func(*mailbox.Options)
+	wrapSt   func(mailbox.Store) mailbox.Store
 }
 
 type envConfig struct {
@@ -65,6 +66,8 @@ type envConfig struct {
 	wrap func(net.Listener) net.Listener
 	// store changes the store's options.
 	store func(*mailbox.Options)
+	// wrapStore puts a fault injector in front of the store.
+	wrapStore func(mailbox.Store) mailbox.Store
 }
 
 func newEnv(t testing.TB, edit func(*Options)) *env {
@@ -100,7 +103,7 @@ func startEnv(t testing.TB, cfg envConfig) *env {
 	if cfg.edit != nil {
 		cfg.edit(&opts)
 	}
-	e := &env{t: t, dir: dir, db: db, logs: logs, opts: opts, implicit: cfg.implicitTLS, wrap: cfg.wrap, storeOpt: cfg.store}
+	e := &env{t: t, dir: dir, db: db, logs: logs, opts: opts, implicit: cfg.implicitTLS, wrap: cfg.wrap, storeOpt: cfg.store, wrapSt: cfg.wrapStore}
 	e.start()
 	t.Cleanup(func() {
 		e.stop()
@@ -129,6 +132,9 @@ func (e *env) start() {
 	e.store = store
 	opts := e.opts
 	opts.Store = store
+	if e.wrapSt != nil {
+		opts.Store = e.wrapSt(store)
+	}
 	e.srv = New(opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -242,24 +242,23 @@ func (p *layoutParser) endHeader(f *frame, bodyStart, nl int64) {
 	}
 }
 
-// finish closes f at end (line ends before it: nl).
+// finish closes f at end (line ends before it: nl). An entity cut short
+// by a delimiter right after its header, or right after the delimiter
+// that began it, is clamped to end: the line end before a delimiter
+// belongs to the delimiter (RFC 2046 §5.1.1), never to both.
 func (p *layoutParser) finish(f *frame, end, nl int64) {
 	e := f.e
-	if end < e.HeaderStart {
-		end = e.HeaderStart
-	}
 	if f.state == inHeader {
 		// No blank line: all header, no body.
 		e.BodyStart = end
 		f.nlBody = nl
 		p.parseHeader(f)
 	}
-	if end < e.BodyStart {
-		end = e.BodyStart
-	}
+	e.HeaderStart = min(e.HeaderStart, end)
+	e.BodyStart = min(max(e.BodyStart, e.HeaderStart), end)
 	e.End = end
-	if lines := nl - f.nlBody; lines > 0 {
-		e.BodyLines = lines
+	if e.End > e.BodyStart && nl > f.nlBody {
+		e.BodyLines = nl - f.nlBody
 	}
 }
 

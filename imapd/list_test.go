@@ -256,3 +256,25 @@ func TestNamespace(t *testing.T) {
 		t.Errorf("NAMESPACE: %q", u)
 	}
 }
+
+// Mailbox names cross the wire in modified UTF-7, or in UTF-8 once the
+// client has enabled UTF8=ACCEPT (RFC 6855 §3) or IMAP4rev2.
+func TestMailboxNameEncoding(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.rawLogin()
+	r.ok("a", `CREATE "&AMk-coles"`) // "Écoles"
+	u := r.ok("b", `LIST "" "&AMk-*"`)
+	if len(u) != 1 || u[0] != `* LIST (\HasNoChildren) "/" "&AMk-coles"` {
+		t.Errorf("LIST before ENABLE: %q", u)
+	}
+	if u := r.ok("c", "ENABLE UTF8=ACCEPT"); len(u) != 1 || u[0] != "* ENABLED UTF8=ACCEPT" {
+		t.Fatalf("ENABLE: %q", u)
+	}
+	u = r.ok("d", `LIST "" "É*"`)
+	if len(u) != 1 || u[0] != `* LIST (\HasNoChildren) "/" "Écoles"` {
+		t.Errorf("LIST after ENABLE UTF8=ACCEPT: %q", u)
+	}
+	if _, tagged := r.cmd("e", `SELECT "Écoles"`); !strings.HasPrefix(tagged, "e OK [READ-WRITE]") {
+		t.Errorf("SELECT by UTF-8 name: %q", tagged)
+	}
+}

@@ -193,3 +193,21 @@ func TestSearchWithClient(t *testing.T) {
 		t.Errorf("UID SEARCH: %v", got)
 	}
 }
+
+// After ENABLE IMAP4rev2, SEARCH answers with ESEARCH (RFC 9051 §6.4.4).
+func TestSearchRev2(t *testing.T) {
+	e, _ := searchEnv(t)
+	r := e.rawLogin()
+	if u := r.ok("a", "ENABLE IMAP4rev2"); len(u) != 1 || u[0] != "* ENABLED IMAP4rev2" {
+		t.Fatalf("ENABLE: %q", u)
+	}
+	u := r.ok("s", "SELECT INBOX")
+	for _, l := range u {
+		if strings.Contains(l, "RECENT") {
+			t.Errorf("IMAP4rev2 SELECT sent %q", l)
+		}
+	}
+	if u := r.ok("b", "SEARCH FROM carol"); len(u) != 1 || u[0] != `* ESEARCH (TAG "b") ALL 1,4` {
+		t.Errorf("rev2 SEARCH: %q", u)
+	}
+}
