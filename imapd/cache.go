@@ -17,6 +17,7 @@ type msgMeta struct {
 	// structure is BODYSTRUCTURE (extended; BODY is written from it too),
 	// set when full.
 	structure imap.BodyStructure
+	cost      int // estimated octets held, for the cache budget
 }
 
 // metaKey names a message across users and folders; UIDVALIDITY makes a
@@ -27,11 +28,16 @@ type metaKey struct {
 	uid          uint32
 }
 
+// metaCacheBytes bounds the memory of the cache, whatever its entry count.
+const metaCacheBytes = 64 << 20
+
 // metaCache is a small LRU of parsed messages, shared by the sessions of
-// a server (the persistent index cache is the store's, later).
+// a server (the persistent index cache is the store's, later). It holds
+// at most max entries and about metaCacheBytes.
 type metaCache struct {
 	mu    sync.Mutex
 	max   int
+	bytes int
 	order *list.List // front: most recent; values are *cacheItem
 	items map[metaKey]*list.Element
 }
@@ -60,14 +66,19 @@ func (c *metaCache) put(k metaKey, m *msgMeta) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[k]; ok {
-		el.Value.(*cacheItem).meta = m
+		it := el.Value.(*cacheItem)
+		c.bytes += m.cost - it.meta.cost
+		it.meta = m
 		c.order.MoveToFront(el)
-		return
+	} else {
+		c.items[k] = c.order.PushFront(&cacheItem{key: k, meta: m})
+		c.bytes += m.cost
 	}
-	c.items[k] = c.order.PushFront(&cacheItem{key: k, meta: m})
-	for c.order.Len() > c.max {
+	for c.order.Len() > 1 && (c.order.Len() > c.max || c.bytes > metaCacheBytes) {
 		el := c.order.Back()
+		it := el.Value.(*cacheItem)
 		c.order.Remove(el)
-		delete(c.items, el.Value.(*cacheItem).key)
+		delete(c.items, it.key)
+		c.bytes -= it.meta.cost
 	}
 }

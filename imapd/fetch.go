@@ -134,6 +134,7 @@ func (ss *session) fetchOne(w *imapserver.FetchWriter, seq uint32, info mailbox.
 	}
 	if o.Flags || seenChanged {
 		rw.WriteFlags(wireFlags(info.Flags))
+		delete(ss.sel.v.dirty, info.UID) // told now, not again by the poll
 	}
 	if o.InternalDate {
 		rw.WriteInternalDate(info.InternalDate)

@@ -21,9 +21,14 @@ import (
 // number of entities, header bytes kept for parsing per entity. Past
 // them the rest is treated as opaque content, never as an error.
 const (
-	maxMIMEDepth     = 32
-	maxMIMEEntities  = 2000
-	maxHeaderKeep    = 64 << 10
+	maxMIMEDepth    = 32
+	maxMIMEEntities = 2000
+	maxHeaderKeep   = 64 << 10
+	// maxHeadersKept bounds the header text kept for one whole message;
+	// past it, an entity keeps only its Content-* fields (what the
+	// structure needs), at most maxContentKeep octets of them.
+	maxHeadersKept   = 256 << 10
+	maxContentKeep   = 4 << 10
 	maxBoundaryLine  = 1024 // RFC 2046 §5.1.1: boundaries are at most 70 characters
 	layoutReadBuffer = 32 << 10
 )
@@ -44,6 +49,8 @@ type entity struct {
 
 	Parts   []*entity // children of a multipart
 	Message *entity   // the message inside message/rfc822 or message/global
+
+	headerBytes int // header text kept in Header
 }
 
 func (e *entity) isMultipart() bool { return e.Type == "multipart" }
@@ -70,6 +77,8 @@ type frame struct {
 	closed   bool   // close delimiter seen: the rest is epilogue
 	digest   bool   // parent is multipart/digest (RFC 2046 §5.1.5)
 	depth    int
+	lastKept bool // the previous header line was kept (for continuations)
+	overKept int  // octets kept past the message's budget
 }
 
 // parseLayout reads a whole message and returns its layout. Only a read
@@ -106,6 +115,7 @@ type layoutParser struct {
 	nl      int64 // line ends before off
 	prevEOL int   // length of the previous line's end (0, 1 or 2)
 	count   int   // entities made
+	kept    int   // header octets kept so far, all entities
 }
 
 // readLine reads one line. line is its start (at most maxHeaderKeep
@@ -191,9 +201,30 @@ func (p *layoutParser) line(line []byte, total int64, eol int) {
 		p.endHeader(f, p.off, p.nl)
 		return
 	}
-	if len(f.hdr) < maxHeaderKeep {
-		f.hdr = append(f.hdr, line...)
-		f.hdr = append(f.hdr, '\r', '\n')
+	p.keepHeaderLine(f, line)
+}
+
+// keepHeaderLine adds a header line to the text kept for parsing, within
+// the per-entity and per-message budgets.
+func (p *layoutParser) keepHeaderLine(f *frame, line []byte) {
+	cont := len(line) > 0 && (line[0] == ' ' || line[0] == '\t')
+	keep := len(f.hdr) < maxHeaderKeep
+	over := p.kept >= maxHeadersKept
+	if over {
+		if cont {
+			keep = f.lastKept && f.overKept < maxContentKeep
+		} else {
+			keep = f.overKept < maxContentKeep && len(line) >= 8 &&
+				strings.EqualFold(string(line[:8]), "content-")
+		}
+	}
+	f.lastKept = keep
+	if keep {
+		f.hdr = append(append(f.hdr, line...), '\r', '\n')
+		p.kept += len(line) + 2
+		if over {
+			f.overKept += len(line) + 2
+		}
 	}
 }
 
@@ -266,6 +297,7 @@ func (p *layoutParser) finish(f *frame, end, nl int64) {
 func (p *layoutParser) parseHeader(f *frame) {
 	e := f.e
 	e.Header = parseHeaderFields(f.hdr)
+	e.headerBytes = len(f.hdr)
 	f.hdr = nil
 	typ, params := contentType(e.Header, f.digest)
 	e.Type, e.Subtype, _ = strings.Cut(typ, "/")

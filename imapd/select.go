@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"errors"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -100,7 +101,20 @@ func (ss *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 }
 
 func (ss *session) pollLocked(w updateWriter, allowExpunge bool) error {
-	if err := ss.sync(); err != nil {
+	err := ss.sync()
+	if errors.Is(err, mailbox.ErrNoMailbox) && allowExpunge {
+		// Another session deleted or renamed the selected folder; the
+		// store has reported its messages expunged already. There is no
+		// way back to a valid selection, so end the session (RFC 9051
+		// §7.1.5 BYE), as Dovecot does.
+		if ferr := ss.sel.v.flush(w, true); ferr != nil {
+			return ferr
+		}
+		ss.log.Info("selected folder vanished; closing", "folder", ss.sel.name)
+		ss.conn.Bye("Selected mailbox was deleted or renamed")
+		return err
+	}
+	if err != nil {
 		return ss.protoError("poll", ctxPlain, err)
 	}
 	return ss.sel.v.flush(w, allowExpunge)

@@ -240,3 +240,27 @@ func TestAutologout(t *testing.T) {
 	e.waitLog("autologout", 1)
 	e.waitLog("session end", 1)
 }
+
+// A selected folder deleted by another session: its messages are
+// announced expunged, then the session ends with BYE.
+func TestSelectedFolderDeleted(t *testing.T) {
+	e := newEnv(t, nil)
+	a := e.rawLogin()
+	a.ok("c", "CREATE Tmp")
+	msg := simple("t", "x\r\n")
+	a.send(fmt.Sprintf("p APPEND Tmp {%d}", len(msg)))
+	a.line()
+	a.send(msg)
+	a.until("p")
+	a.ok("s", "SELECT Tmp")
+	b := e.rawLogin()
+	b.ok("d", "DELETE Tmp")
+	if u := a.ok("n", "NOOP"); len(u) != 1 || u[0] != "* 1 EXPUNGE" {
+		t.Errorf("NOOP after the folder was deleted: %q", u)
+	}
+	a.send("m NOOP")
+	if l := a.line(); l != "* BYE Selected mailbox was deleted or renamed" {
+		t.Errorf("got %q", l)
+	}
+	a.expectClosed()
+}

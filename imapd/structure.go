@@ -28,9 +28,7 @@ func parseHead(r io.Reader, size int64) (*entity, error) {
 				root.End = max(size, p.off)
 				return root, nil
 			}
-			if len(f.hdr) < maxHeaderKeep {
-				f.hdr = append(append(f.hdr, line...), '\r', '\n')
-			}
+			p.keepHeaderLine(f, line)
 		}
 		if err == io.EOF {
 			break
@@ -48,6 +46,7 @@ func parseHead(r io.Reader, size int64) (*entity, error) {
 // newMeta builds what FETCH needs from a layout.
 func newMeta(root *entity, size int64, full bool) *msgMeta {
 	m := &msgMeta{size: size, layout: root, full: full, envelope: imapserver.ExtractEnvelope(root.Header)}
+	m.cost = metaCost(root)
 	if full {
 		m.structure = bodyStructure(root)
 	}
@@ -154,4 +153,16 @@ func clampU32(n int64) uint32 {
 		return math.MaxUint32
 	}
 	return uint32(n)
+}
+
+// metaCost estimates the memory a layout holds, for the cache's budget.
+func metaCost(e *entity) int {
+	n := 512 + e.headerBytes
+	for _, p := range e.Parts {
+		n += metaCost(p)
+	}
+	if e.Message != nil {
+		n += metaCost(e.Message)
+	}
+	return n
 }
