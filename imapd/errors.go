@@ -29,7 +29,8 @@ const (
 	// ctxTarget: the folder named receives messages (APPEND, COPY,
 	// MOVE): RFC 9051 §6.3.12, §6.4.7: a missing one is TRYCREATE.
 	ctxTarget
-	// ctxAuth: a login.
+	// ctxAuth: a login; every failure is AUTHENTICATIONFAILED (RFC 9051
+	// §6.2.3), whatever the user database said.
 	ctxAuth
 )
 
@@ -91,9 +92,12 @@ func (ss *session) protoError(op string, ec errCtx, err error) error {
 		expected = false
 		out = no(imap.ResponseCodeServerBug, "Internal server error")
 	}
-	if expected {
+	switch {
+	case ec == ctxAuth:
+		// Login logs its own line, with the name tried.
+	case expected:
 		ss.log.Debug("command failed", "op", op, "err", err)
-	} else {
+	default:
 		ss.log.Error("command failed", "op", op, "err", err)
 	}
 	return out

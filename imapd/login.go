@@ -32,7 +32,7 @@ func (ss *session) Login(username, password string) error {
 			ss.log.Error("login failed", "user", logName(username), "err", err)
 		}
 		ss.authDelay()
-		return errAuthFailed
+		return ss.protoError("LOGIN", ctxAuth, err)
 	}
 	acct, err := ss.srv.opts.Store.Account(user)
 	if err != nil {
