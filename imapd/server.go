@@ -45,7 +45,7 @@ var ErrServerClosed = errors.New("imapd: server closed")
 
 // Options configure a Server. Store and Users are required.
 type Options struct {
-	// Hostname names this server in logs.
+	// Hostname names this server in logs (the "host" of every line).
 	Hostname string
 	Store    mailbox.Store
 	Users    users.DB
@@ -143,7 +143,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{
 		opts:      opts,
-		log:       opts.Logger.With("proto", "imap"),
+		log:       opts.Logger.With("proto", "imap", "host", opts.Hostname),
 		cache:     newMetaCache(opts.MetaCacheSize),
 		listeners: make(map[net.Listener]struct{}),
 		sessions:  make(map[*session]struct{}),
