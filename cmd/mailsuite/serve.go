@@ -223,6 +223,7 @@ func (r *running) newServer(name string, tlsConfig *tls.Config) server {
 			AllowPlaintext: cfg.Auth.AllowPlaintext,
 			IdleTimeout:    cfg.Timeouts.IMAPIdle.Duration,
 			AppendLimit:    cfg.Limits.MaxMessageSize,
+			MaxConnsPerIP:  cfg.Limits.MaxConnectionsPerIP,
 			AuthDelay:      time.Second,
 			Logger:         log,
 			DebugWriter:    debug,
