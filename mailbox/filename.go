@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/emersion/go-maildir"
 	"sort"
 	"strconv"
 	"strings"
@@ -100,12 +101,12 @@ var sysLetters = [...]struct {
 	letter byte
 	flag   string
 }{
-	{sysDraft, 'D', FlagDraft},
-	{sysFlagged, 'F', FlagFlagged},
-	{sysPassed, 'P', "$Forwarded"},
-	{sysAnswered, 'R', FlagAnswered},
-	{sysSeen, 'S', FlagSeen},
-	{sysDeleted, 'T', FlagDeleted},
+	{sysDraft, byte(maildir.FlagDraft), FlagDraft},
+	{sysFlagged, byte(maildir.FlagFlagged), FlagFlagged},
+	{sysPassed, byte(maildir.FlagPassed), "$Forwarded"},
+	{sysAnswered, byte(maildir.FlagReplied), FlagAnswered},
+	{sysSeen, byte(maildir.FlagSeen), FlagSeen},
+	{sysDeleted, byte(maildir.FlagTrashed), FlagDeleted},
 }
 
 // parseInfo reads the system flags of an info string. Letters we do not

@@ -2,6 +2,7 @@ package mailbox
 
 import (
 	"fmt"
+	"github.com/emersion/go-maildir/maildirpp"
 	"path/filepath"
 	"strings"
 	"unicode"
@@ -127,7 +128,12 @@ func parseFolderName(name string) (folderName, error) {
 		}
 		enc[i] = encodeMUTF7(p)
 	}
-	dir := "." + strings.Join(enc, ".")
+	// Maildir++: ".Parent.Child". A "." inside a part was refused above
+	// and modified UTF-7 never makes one, so Join cannot fail here.
+	dir, err := maildirpp.Join(enc)
+	if err != nil {
+		return bad("contains the Maildir++ separator")
+	}
 	if len(dir) > maxDirName {
 		return bad("too long")
 	}
@@ -138,10 +144,13 @@ func parseFolderName(name string) (folderName, error) {
 // name. ok is false for anything that is not a folder we could have made
 // (other programs' files, our own temporary names, bad encodings).
 func folderFromDir(dir string) (folderName, bool) {
-	if len(dir) < 2 || dir[0] != '.' || dir == ".." {
+	if len(dir) < 2 || dir == ".." {
 		return folderName{}, false
 	}
-	enc := strings.Split(dir[1:], ".")
+	enc, err := maildirpp.Split(dir)
+	if err != nil {
+		return folderName{}, false
+	}
 	parts := make([]string, len(enc))
 	for i, e := range enc {
 		p, err := decodeMUTF7(e)

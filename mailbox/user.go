@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/emersion/go-maildir"
 	"io"
 	"os"
 	"path/filepath"
@@ -111,14 +112,12 @@ func (u *userState) initLocked() error {
 	return nil
 }
 
-// makeMaildir creates dir with cur/ new/ tmp/.
+// makeMaildir creates dir (and its parents) with cur/ new/ tmp/, mode 0700.
 func makeMaildir(dir string) error {
-	for _, sub := range []string{"cur", "new", "tmp"} {
-		if err := mkdirAll(filepath.Join(dir, sub)); err != nil {
-			return err
-		}
+	if err := mkdirAll(filepath.Dir(dir)); err != nil {
+		return err
 	}
-	return nil
+	return ioErr("mkdir", maildir.Dir(dir).Init())
 }
 
 // createDirLocked makes a sub-folder atomically: its Maildir is built under
