@@ -143,7 +143,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{
 		opts:      opts,
-		log:       opts.Logger.With("proto", "imap", "host", opts.Hostname),
+		log:       opts.Logger.With("proto", "imap"),
 		cache:     newMetaCache(opts.MetaCacheSize),
 		listeners: make(map[net.Listener]struct{}),
 		sessions:  make(map[*session]struct{}),

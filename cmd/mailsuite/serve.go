@@ -110,13 +110,13 @@ func start(cfg *config.Config, logger *slog.Logger) (*running, error) {
 	r.users, err = users.OpenFile(cfg.UsersFile(), users.FileOptions{
 		Domains:   cfg.Domains,
 		Delimiter: cfg.RecipientDelimiter,
-		Logger:    logger.With("component", "users"),
+		Logger:    logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("user database %s: %w", cfg.UsersFile(), err)
 	}
 	r.store, err = mailbox.Open(filepath.Join(cfg.DataDir, "mail"), mailbox.Options{
-		Logger:   logger.With("component", "mailbox"),
+		Logger:   logger,
 		Hostname: cfg.Hostname,
 		// The SMTP limit counts the message as the client sends it; the
 		// store also holds our trace header fields.
