@@ -44,6 +44,12 @@ type DB interface {
 	Resolve(address string) ([]string, error)
 	// IsLocalDomain reports whether mail for domain is ours.
 	IsLocalDomain(domain string) bool
+	// MaySendAs reports whether the user (a canonical address, as
+	// Authenticate returns it) may use address as a sender: it is their
+	// own address, a subaddress of it, or an alias that reaches them.
+	// The error is for a failing database only; an address that is
+	// malformed, foreign or unknown is simply not allowed.
+	MaySendAs(user, address string) (bool, error)
 }
 
 // Alias is one alias and the addresses it expands to.
