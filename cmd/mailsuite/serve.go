@@ -355,6 +355,8 @@ func lockDataDir(dir string) (*os.File, error) {
 	return f, nil
 }
 
+// isClosedErr reports the errors Serve returns after a Shutdown or Close.
 func isClosedErr(err error) bool {
-	return errors.Is(err, net.ErrClosed) || err.Error() == "smtp: server already closed"
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, smtpd.ErrServerClosed) ||
+		errors.Is(err, imapd.ErrServerClosed) || errors.Is(err, pop3d.ErrServerClosed)
 }
