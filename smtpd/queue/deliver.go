@@ -1,0 +1,337 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// runWorker delivers the ready jobs of one key, keeping its connection
+// from one job to the next.
+func (q *Queue) runWorker(key string) {
+	defer q.workers.Done()
+	var c *conn
+	defer func() {
+		if c != nil {
+			c.quit()
+		}
+	}()
+	for {
+		j := q.take(key)
+		if j == nil {
+			return
+		}
+		if c != nil && c.sent >= q.opts.MaxMessagesPerConn {
+			c.quit()
+			c = nil
+		}
+		c = q.attempt(j, c)
+	}
+}
+
+// attemptInput is what an attempt needs of the record, copied under the
+// entry's lock so that the network I/O runs without it.
+type attemptInput struct {
+	id    string
+	from  string
+	utf8  bool
+	size  int64
+	dkim  []string
+	rcpts []string
+}
+
+// attempt makes one delivery attempt for j over c (or a new connection),
+// records the result, and returns the connection if it can be reused.
+func (q *Queue) attempt(j *job, c *conn) *conn {
+	q.mu.Lock()
+	e := q.entries[j.id]
+	q.mu.Unlock()
+	if e == nil {
+		return c
+	}
+	e.mu.Lock()
+	in := attemptInput{id: e.id, from: e.rec.From, utf8: e.rec.UTF8, size: e.rec.Size, dkim: e.rec.DKIM}
+	for _, i := range j.idx {
+		in.rcpts = append(in.rcpts, e.rec.Rcpts[i].Addr)
+	}
+	e.mu.Unlock()
+
+	start := time.Now()
+	c, res := q.deliver(j.key, &in, c)
+	q.record(e, j, res, start)
+	return c
+}
+
+// deliver sends in over c, or over a new connection if c is nil or turns
+// out to be dead before anything was sent. It returns one result per
+// recipient and the connection when it may be reused.
+func (q *Queue) deliver(key string, in *attemptInput, c *conn) (*conn, []result) {
+	if c != nil {
+		res, stale := c.send(in)
+		if !stale {
+			if c.broken {
+				c.close()
+				c = nil
+			}
+			return c, res
+		}
+		// The server closed the idle connection: not a failure of
+		// this message. Start over on a new one.
+		c.close()
+	}
+	c, fail := q.connect(q.ctx, key)
+	if c == nil {
+		res := make([]result, len(in.rcpts))
+		for i := range res {
+			res[i] = fail
+		}
+		return nil, res
+	}
+	res, _ := c.send(in)
+	if c.broken {
+		c.close()
+		c = nil
+	}
+	return c, res
+}
+
+// send runs one transaction (RFC 5321 §3.3): MAIL, a RCPT per recipient,
+// DATA for those accepted. stale reports a reused connection that failed
+// at MAIL without a reply (nothing happened; try a new connection).
+func (c *conn) send(in *attemptInput) (res []result, stale bool) {
+	o := &c.q.opts
+	res = make([]result, len(in.rcpts))
+	all := func(r result) []result {
+		for i := range res {
+			if res[i].kind == 0 {
+				res[i] = r
+			}
+		}
+		return res
+	}
+	// RFC 1870 §4: announce the size, with the DKIM fields we prepend.
+	size := in.size
+	for _, h := range in.dkim {
+		size += int64(len(h))
+	}
+	reused := c.used > 0
+	c.used++
+	if in.utf8 {
+		if ok, _ := c.cl.Extension("SMTPUTF8"); !ok {
+			// RFC 6531 §3.4: a message that needs SMTPUTF8 cannot go
+			// to a server without it; it is returned to the sender.
+			return all(c.with(result{kind: resPerm, code: "5.6.7",
+				text: fmt.Sprintf("host %s does not support SMTPUTF8, which this message needs (RFC 6531 §3.4)", c.host)})), false
+		}
+	}
+	c.cl.CommandTimeout = o.CommandTimeout
+	err := c.cl.Mail(in.from, &smtp.MailOptions{Size: size, UTF8: in.utf8})
+	if err != nil {
+		var se *smtp.SMTPError
+		isReply := errors.As(err, &se)
+		if !isReply && reused {
+			c.broken = true
+			return nil, true
+		}
+		c.broken = !isReply
+		return all(c.with(smtpResult(err, c.host, "MAIL FROM"))), false
+	}
+	accepted := 0
+	for i, a := range in.rcpts {
+		if err := c.cl.Rcpt(a, nil); err != nil {
+			res[i] = c.with(smtpResult(err, c.host, "RCPT TO"))
+			var se *smtp.SMTPError
+			if !errors.As(err, &se) {
+				c.broken = true
+				return all(res[i]), false
+			}
+			continue
+		}
+		accepted++
+	}
+	if accepted == 0 {
+		if err := c.cl.Reset(); err != nil {
+			c.broken = true
+		}
+		return res, false
+	}
+	// RFC 5321 §4.5.3.2.4: 2 minutes for the 354.
+	c.cl.CommandTimeout = o.DataInitTimeout
+	w, err := c.cl.Data()
+	c.cl.CommandTimeout = o.CommandTimeout
+	if err != nil {
+		r := c.with(smtpResult(err, c.host, "DATA"))
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) || c.cl.Reset() != nil {
+			c.broken = true
+		}
+		return all(r), false
+	}
+	if err := c.writeData(w, in); err != nil {
+		c.broken = true
+		return all(c.with(smtpResult(err, c.host, "the message"))), false
+	}
+	// RFC 5321 §4.5.3.2.6: 10 minutes for the reply to the final dot
+	// (SubmissionTimeout).
+	if _, err := w.CloseWithResponse(); err != nil {
+		var se *smtp.SMTPError
+		c.broken = !errors.As(err, &se)
+		return all(c.with(smtpResult(err, c.host, "end of data"))), false
+	}
+	c.sent++
+	return all(c.with(result{kind: resSent, code: "2.0.0", remote: c.host})), false
+}
+
+// with fills in the connection's host and TLS state.
+func (c *conn) with(r result) result {
+	r.remote, r.tls = c.host, c.tls
+	return r
+}
+
+// writeData streams the DKIM fields and the message file. Each write has
+// its own deadline (RFC 5321 §4.5.3.2.5: 3 minutes per data block):
+// go-smtp sets none while the data is sent.
+func (c *conn) writeData(w io.Writer, in *attemptInput) error {
+	f, err := os.Open(filepath.Join(c.q.mailDir, in.id+".msg"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	dw := &deadlineWriter{w: w, conn: c, d: c.q.opts.DataBlockTimeout}
+	for _, h := range in.dkim {
+		if _, err := io.WriteString(dw, h); err != nil {
+			return err
+		}
+	}
+	buf := make([]byte, 32<<10)
+	_, err = io.CopyBuffer(dw, f, buf)
+	return err
+}
+
+type deadlineWriter struct {
+	w    io.Writer
+	conn *conn
+	d    time.Duration
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	d.conn.raw.SetWriteDeadline(time.Now().Add(d.d))
+	return d.w.Write(p)
+}
+
+// record stores the results of an attempt in e's record, durably, before
+// anything else happens (so that a restart never sends again to a
+// recipient that was accepted), then tells the sender of failures and
+// plans the retries.
+func (q *Queue) record(e *entry, j *job, res []result, start time.Time) {
+	q.mu.Lock()
+	deleted := e.deleted
+	q.mu.Unlock()
+	if deleted {
+		// `queue delete` came during the attempt: nothing to record,
+		// nobody to tell.
+		q.logAttempt(j, firstProblem(res), res, 0, 0, 0, time.Since(start))
+		q.mu.Lock()
+		q.requeueLocked(e, nil, time.Time{}, false)
+		q.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	e.mu.Lock()
+	rec := e.rec
+	expire := rec.Created.Add(q.opts.Lifetime)
+	var retry []int
+	var at time.Time
+	var nSent, nTemp, nPerm int
+	for k, i := range j.idx {
+		r, x := &rec.Rcpts[i], res[k]
+		r.Attempts++
+		r.Last = now.UTC()
+		r.Remote, r.TLS, r.Code, r.Reply, r.Error = x.remote, x.tls, x.code, x.reply, cleanText(x.text, maxTextLen)
+		switch x.kind {
+		case resSent:
+			nSent++
+			r.Status, r.Next = StatusSent, time.Time{}
+		case resPerm:
+			nPerm++
+			r.Status, r.Next = StatusFailed, time.Time{}
+		default:
+			if !now.Before(expire) {
+				nPerm++
+				// RFC 3463: X.4.7, delivery time expired.
+				r.Status, r.Next, r.Code = StatusFailed, time.Time{}, "4.4.7"
+				r.Error = cleanText(fmt.Sprintf("delivery time expired: not delivered after %s; last error: %s",
+					q.opts.Lifetime, x.text), maxTextLen)
+				break
+			}
+			nTemp++
+			next := now.Add(q.backoff(r.Attempts))
+			if next.After(expire) {
+				next = expire // one last try at the end of the lifetime
+			}
+			r.Next = next.UTC()
+			retry = append(retry, i)
+			if at.IsZero() || next.Before(at) {
+				at = next
+			}
+		}
+	}
+	if err := q.saveLocked(e); err != nil {
+		q.log.Error("cannot record delivery result; will not send again to these recipients while running, but a crash now could",
+			"id", e.id, "err", err)
+	}
+	pending := false
+	if nPerm > 0 || nTemp > 0 {
+		pending = q.notifyLocked(e, now)
+	}
+	e.mu.Unlock()
+
+	q.logAttempt(j, firstProblem(res), res, nSent, nTemp, nPerm, time.Since(start))
+	q.mu.Lock()
+	q.requeueLocked(e, retry, at, pending)
+	q.mu.Unlock()
+	q.kick()
+}
+
+// firstProblem returns the first result that is not a success, for the
+// log line.
+func firstProblem(res []result) result {
+	for _, r := range res {
+		if r.kind != resSent {
+			return r
+		}
+	}
+	if len(res) > 0 {
+		return res[0]
+	}
+	return result{}
+}
+
+// logAttempt writes the one log line of an attempt.
+func (q *Queue) logAttempt(j *job, first result, res []result, nSent, nTemp, nPerm int, d time.Duration) {
+	args := []any{"id", j.id, "dest", strings.TrimPrefix(strings.TrimPrefix(j.key, keyMX), keyRoute),
+		"rcpts", len(res), "sent", nSent, "deferred", nTemp, "failed", nPerm,
+		"host", first.remote, "tls", first.tls, "duration", d.Round(time.Millisecond)}
+	if nTemp+nPerm == 0 {
+		q.log.Info("delivery attempt", args...)
+		return
+	}
+	args = append(args, "code", first.code, "reason", first.text)
+	q.log.Warn("delivery attempt", args...)
+}
+
+// backoff is the wait after the n-th failed attempt: RetryMin, doubling,
+// at most RetryMax.
+func (q *Queue) backoff(n int) time.Duration {
+	d := q.opts.RetryMin
+	for i := 1; i < n && d < q.opts.RetryMax; i++ {
+		d *= 2
+	}
+	return min(d, q.opts.RetryMax)
+}
