@@ -10,18 +10,23 @@ import (
 	"github.com/mailsuite/mailsuite/mailbox"
 )
 
-// listEntry is one name LIST may show: a folder, or a missing parent of
-// one (RFC 9051 §6.3.9: levels of hierarchy matched by "%" that are not
-// mailboxes are shown as non-selectable).
+// listEntry is one name LIST may show: a folder, a missing parent of one
+// (RFC 9051 §6.3.9: levels of hierarchy matched by "%" that are not
+// mailboxes are shown as non-selectable), or a subscribed name that is not
+// a folder (RFC 5258 §3.1: shown by the SUBSCRIBED selection with
+// \NonExistent, so that the client can see it and UNSUBSCRIBE it).
 type listEntry struct {
 	name       string
 	exists     bool
 	subscribed bool
 	specialUse string
-	children   bool
+	children   bool // some descendant is a folder
 	// subscribedChild: some descendant is subscribed (RFC 5258 §3.5
 	// RECURSIVEMATCH, CHILDINFO).
 	subscribedChild bool
+	// inTree: a folder or a superior of one. A name known only from the
+	// subscriptions is listed only by the SUBSCRIBED selection.
+	inTree bool
 }
 
 // List answers LIST, LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819) and
@@ -48,7 +53,11 @@ func (ss *session) List(w *imapserver.ListWriter, ref string, patterns []string,
 	if err != nil {
 		return ss.protoError("LIST", ctxPlain, err)
 	}
-	for _, e := range listEntries(folders) {
+	subs, err := ss.account.Subscriptions()
+	if err != nil {
+		return ss.protoError("LIST", ctxPlain, err)
+	}
+	for _, e := range listEntries(folders, subs) {
 		if !matchAny(e.name, ref, patterns) {
 			continue
 		}
@@ -76,6 +85,9 @@ func (ss *session) List(w *imapserver.ListWriter, ref string, patterns []string,
 // the response for it.
 func selectEntry(e listEntry, o *imap.ListOptions) (*imap.ListData, bool) {
 	data := &imap.ListData{Delim: delim, Mailbox: e.name}
+	if !e.inTree && !o.SelectSubscribed {
+		return nil, false
+	}
 	if o.SelectSubscribed && !e.subscribed {
 		// RFC 5258 §3.5: with RECURSIVEMATCH, a parent of a subscribed
 		// mailbox is listed with CHILDINFO ("SUBSCRIBED").
@@ -109,26 +121,33 @@ func selectEntry(e listEntry, o *imap.ListOptions) (*imap.ListData, bool) {
 	return data, true
 }
 
-// listEntries turns the store's folders into the names LIST knows,
-// adding missing parents, sorted with INBOX first.
-func listEntries(folders []mailbox.FolderInfo) []listEntry {
-	byName := make(map[string]*listEntry, len(folders))
-	for _, f := range folders {
-		byName[f.Name] = &listEntry{name: f.Name, exists: true, subscribed: f.Subscribed, specialUse: f.SpecialUse}
+// listEntries turns the store's folders and subscriptions into the names
+// LIST knows, adding missing parents, sorted with INBOX first.
+func listEntries(folders []mailbox.FolderInfo, subs []string) []listEntry {
+	byName := make(map[string]*listEntry, len(folders)+len(subs))
+	entry := func(name string) *listEntry {
+		e, ok := byName[name]
+		if !ok {
+			e = &listEntry{name: name}
+			byName[name] = e
+		}
+		return e
 	}
 	for _, f := range folders {
-		parts := strings.Split(f.Name, string(delim))
-		for i := 1; i < len(parts); i++ {
-			parent := strings.Join(parts[:i], string(delim))
-			p, ok := byName[parent]
-			if !ok {
-				p = &listEntry{name: parent}
-				byName[parent] = p
-			}
-			p.children = true
-			if f.Subscribed {
-				p.subscribedChild = true
-			}
+		e := entry(f.Name)
+		e.exists, e.inTree, e.specialUse = true, true, f.SpecialUse
+		e.subscribed = e.subscribed || f.Subscribed
+		for _, parent := range superiors(f.Name) {
+			p := entry(parent)
+			p.children, p.inTree = true, true
+		}
+	}
+	// RFC 3501 §6.3.6, RFC 9051 §6.3.7: a subscription outlives its
+	// folder; it is listed until the client unsubscribes it.
+	for _, name := range subs {
+		entry(name).subscribed = true
+		for _, parent := range superiors(name) {
+			entry(parent).subscribedChild = true
 		}
 	}
 	out := make([]listEntry, 0, len(byName))
@@ -142,6 +161,18 @@ func listEntries(folders []mailbox.FolderInfo) []listEntry {
 		}
 		return a < b
 	})
+	return out
+}
+
+// superiors gives the names above name in the hierarchy ("A/B/C": "A",
+// "A/B").
+func superiors(name string) []string {
+	var out []string
+	for i := 0; i < len(name); i++ {
+		if name[i] == delim {
+			out = append(out, name[:i])
+		}
+	}
 	return out
 }
 

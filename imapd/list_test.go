@@ -182,6 +182,7 @@ func TestSubscribeAndListExtended(t *testing.T) {
 		`* LIST (\HasNoChildren \Subscribed \Archive) "/" "Archive"`,
 		`* LIST (\HasNoChildren \Subscribed \Drafts) "/" "Drafts"`,
 		`* LIST (\HasNoChildren \Subscribed \Junk) "/" "Junk"`,
+		`* LIST (\Noselect \NonExistent \HasNoChildren \Subscribed) "/" "Missing"`,
 		`* LIST (\HasNoChildren \Subscribed \Sent) "/" "Sent"`,
 		`* LIST (\HasNoChildren \Subscribed \Trash) "/" "Trash"`,
 	}
@@ -210,6 +211,76 @@ func TestSubscribeAndListExtended(t *testing.T) {
 	u = r.ok("e", `LIST (SUBSCRIBED) "" "*"`)
 	if slices.ContainsFunc(u, func(s string) bool { return strings.Contains(s, "A/B") }) {
 		t.Errorf("still subscribed: %q", u)
+	}
+}
+
+// A subscription outlives its folder (RFC 3501 §6.3.6, RFC 9051 §6.3.7:
+// the server "MUST NOT unilaterally remove" it): after DELETE the name is
+// still in LSUB and in LIST (SUBSCRIBED), marked \NonExistent (RFC 5258
+// §3.1), so the client can see it and UNSUBSCRIBE it. Plain LIST does not
+// show it.
+func TestSubscriptionOutlivesDelete(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.rawLogin()
+	r.ok("a", `CREATE "Project"`)
+	r.ok("b", `CREATE "Deep/Down"`)
+	r.ok("c", `SUBSCRIBE "Project"`)
+	r.ok("d", `SUBSCRIBE "Deep/Down"`)
+	r.ok("e", `SUBSCRIBE "Ghost/Child"`) // never a folder
+	r.ok("f", `DELETE "Project"`)
+	r.ok("g", `DELETE "Deep/Down"`)
+	r.ok("h", `DELETE "Deep"`)
+
+	u := r.ok("i", `LSUB "" "*"`)
+	want := []string{
+		`* LSUB (\HasNoChildren \Subscribed) "/" INBOX`,
+		`* LSUB (\HasNoChildren \Subscribed \Archive) "/" "Archive"`,
+		`* LSUB (\Noselect \NonExistent \HasNoChildren \Subscribed) "/" "Deep/Down"`,
+		`* LSUB (\HasNoChildren \Subscribed \Drafts) "/" "Drafts"`,
+		`* LSUB (\Noselect \NonExistent \HasNoChildren \Subscribed) "/" "Ghost/Child"`,
+		`* LSUB (\HasNoChildren \Subscribed \Junk) "/" "Junk"`,
+		`* LSUB (\Noselect \NonExistent \HasNoChildren \Subscribed) "/" "Project"`,
+		`* LSUB (\HasNoChildren \Subscribed \Sent) "/" "Sent"`,
+		`* LSUB (\HasNoChildren \Subscribed \Trash) "/" "Trash"`,
+	}
+	if !slices.Equal(u, want) {
+		t.Errorf("LSUB after DELETE:\n got %q\nwant %q", u, want)
+	}
+	u = r.ok("j", `LIST (SUBSCRIBED) "" "Project"`)
+	if want := []string{`* LIST (\Noselect \NonExistent \HasNoChildren \Subscribed) "/" "Project"`}; !slices.Equal(u, want) {
+		t.Errorf("LIST (SUBSCRIBED) after DELETE:\n got %q\nwant %q", u, want)
+	}
+	// RFC 5258 §3.5: the missing parent of a subscribed name, through
+	// RECURSIVEMATCH.
+	u = r.ok("k", `LIST (SUBSCRIBED RECURSIVEMATCH) "" "Ghost"`)
+	if want := []string{`* LIST (\Noselect \NonExistent \HasNoChildren) "/" "Ghost" (CHILDINFO ("SUBSCRIBED"))`}; !slices.Equal(u, want) {
+		t.Errorf("RECURSIVEMATCH over a missing parent:\n got %q\nwant %q", u, want)
+	}
+	// Plain LIST shows folders (and superiors of folders) only.
+	u = r.ok("l", `LIST "" "*" RETURN (SUBSCRIBED)`)
+	for _, l := range u {
+		if strings.Contains(l, "Project") || strings.Contains(l, "Ghost") || strings.Contains(l, "Deep") {
+			t.Errorf("plain LIST shows a name that is not a folder: %q", l)
+		}
+	}
+	// The client can now clean up.
+	r.ok("m", `UNSUBSCRIBE "Project"`)
+	r.ok("n", `UNSUBSCRIBE "Ghost/Child"`)
+	u = r.ok("o", `LSUB "" "*"`)
+	for _, l := range u {
+		if strings.Contains(l, "Project") || strings.Contains(l, "Ghost") {
+			t.Errorf("still subscribed after UNSUBSCRIBE: %q", l)
+		}
+	}
+	if !slices.Contains(u, `* LSUB (\Noselect \NonExistent \HasNoChildren \Subscribed) "/" "Deep/Down"`) {
+		t.Errorf("UNSUBSCRIBE of one name dropped another: %q", u)
+	}
+	// Re-creating the folder finds it subscribed (the name is what is
+	// subscribed, RFC 9051 §6.3.7).
+	r.ok("p", `CREATE "Deep/Down"`)
+	u = r.ok("q", `LIST (SUBSCRIBED) "" "Deep/Down"`)
+	if want := []string{`* LIST (\HasNoChildren \Subscribed) "/" "Deep/Down"`}; !slices.Equal(u, want) {
+		t.Errorf("re-created folder:\n got %q\nwant %q", u, want)
 	}
 }
 

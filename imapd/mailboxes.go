@@ -1,7 +1,6 @@
 package imapd
 
 import (
-	"errors"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -48,17 +47,8 @@ func (ss *session) Create(name string, options *imap.CreateOptions) error {
 	}
 	// RFC 9051 §6.3.4: "the server SHOULD create any superior hierarchical
 	// names that are needed for the CREATE command to be successfully
-	// completed".
-	parts := strings.Split(name, string(delim))
-	for i := 1; i < len(parts); i++ {
-		parent := strings.Join(parts[:i], string(delim))
-		if strings.EqualFold(parent, "INBOX") {
-			continue
-		}
-		if err := ss.account.Create(parent, ""); err != nil && !errors.Is(err, mailbox.ErrExists) {
-			return ss.protoError("CREATE", ctxPlain, err)
-		}
-	}
+	// completed". The store does that itself, after validating the whole
+	// name, so that a CREATE answered NO leaves no parent folder behind.
 	if err := ss.account.Create(name, use); err != nil {
 		return ss.protoError("CREATE", ctxPlain, err)
 	}

@@ -103,7 +103,9 @@ func (u *userState) createParentsLocked(n folderName) error {
 
 // Delete removes a folder and its messages; its children stay. The
 // directory is first renamed out of the tree (atomic for other readers),
-// then removed. Its special use and subscription go with it.
+// then removed. Its special use goes with it; its subscription stays
+// (RFC 3501 §6.3.6, RFC 9051 §6.3.7: the server "MUST NOT unilaterally
+// remove" a subscribed name).
 func (a *account) Delete(name string) error {
 	if err := a.check(); err != nil {
 		return err
@@ -137,19 +139,12 @@ func (a *account) Delete(name string) error {
 	return u.forgetLocked(n)
 }
 
-// forgetLocked drops a folder's special use and subscription.
+// forgetLocked drops a deleted folder's special use. Its subscription
+// is kept: only UNSUBSCRIBE removes one.
 func (u *userState) forgetLocked(n folderName) error {
 	if _, ok := u.special[n.canon]; ok {
 		delete(u.special, n.canon)
-		if err := u.writeSpecialLocked(); err != nil {
-			return err
-		}
-	}
-	if u.subs[n.canon] {
-		delete(u.subs, n.canon)
-		if err := u.writeSubsLocked(); err != nil {
-			return err
-		}
+		return u.writeSpecialLocked()
 	}
 	return nil
 }
@@ -310,6 +305,23 @@ func (a *account) SetSubscribed(name string, subscribed bool) error {
 		delete(u.subs, n.canon)
 	}
 	return u.writeSubsLocked()
+}
+
+// Subscriptions lists the subscribed names, INBOX first, then by name,
+// folders or not.
+func (a *account) Subscriptions() ([]string, error) {
+	if err := a.check(); err != nil {
+		return nil, err
+	}
+	u := a.u
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	out := sortedKeys(u.subs)
+	if i := sort.SearchStrings(out, inboxName); i < len(out) && out[i] == inboxName {
+		copy(out[1:i+1], out[:i])
+		out[0] = inboxName
+	}
+	return out, nil
 }
 
 // Status returns a folder's counters without opening a handle. The

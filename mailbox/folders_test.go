@@ -121,8 +121,12 @@ func TestCreateDeleteRename(t *testing.T) {
 		t.Fatalf("handle on deleted folder: %+v %v", c, err)
 	}
 	check(func() error { _, err := h.Messages(); return err }(), ErrNoMailbox)
-	if subs, _ := os.ReadFile(filepath.Join(u, subscriptionsFile)); strings.Contains(string(subs), "Work") {
-		t.Fatalf("subscription kept: %q", subs)
+	// RFC 3501 §6.3.6, RFC 9051 §6.3.7: DELETE does not unsubscribe.
+	if subs, _ := os.ReadFile(filepath.Join(u, subscriptionsFile)); !strings.Contains(string(subs), "Old.Work.2024\n") {
+		t.Fatalf("subscription dropped by delete: %q", subs)
+	}
+	if subs, err := a.Subscriptions(); err != nil || !equalStrings(subs, []string{"INBOX", "Archive", "Drafts", "Junk", "Old/Work/2024", "Sent", "Trash"}) {
+		t.Fatalf("subscriptions after delete %q %v", subs, err)
 	}
 	if left := tmpFiles(t, u); len(left) != 0 {
 		t.Fatalf("tmp/ after delete: %v", left)
@@ -201,5 +205,51 @@ func TestStatusCounters(t *testing.T) {
 	_, err = a.Status("Nope")
 	if !errors.Is(err, ErrNoMailbox) {
 		t.Fatal(err)
+	}
+}
+
+// Subscriptions lists subscribed names whether or not they are folders,
+// INBOX first, and keeps them across a restart; UNSUBSCRIBE is the only
+// way out (RFC 9051 §6.3.7).
+func TestSubscriptionsOfMissingFolders(t *testing.T) {
+	s, root := testStore(t, Options{})
+	a := mustAccount(t, s, "alice@example.org")
+	check := func(err, want error) {
+		t.Helper()
+		if !errors.Is(err, want) {
+			t.Fatalf("got %v, want %v", err, want)
+		}
+	}
+	check(a.Create("Gone", ""), nil)
+	check(a.SetSubscribed("Gone", true), nil)
+	check(a.SetSubscribed("Never/There", true), nil)
+	check(a.SetSubscribed("Aardvark", true), nil)
+	check(a.Delete("Gone"), nil)
+	want := []string{"INBOX", "Aardvark", "Archive", "Drafts", "Gone", "Junk", "Never/There", "Sent", "Trash"}
+	if got, err := a.Subscriptions(); err != nil || !equalStrings(got, want) {
+		t.Fatalf("subscriptions %q %v", got, err)
+	}
+	// List shows folders only; the missing names are not folders.
+	for _, f := range listNames(t, a) {
+		if strings.HasPrefix(f, "Gone") || strings.HasPrefix(f, "Never") || strings.HasPrefix(f, "Aardvark") {
+			t.Fatalf("list shows a missing folder: %q", f)
+		}
+	}
+	// The file is what another session or a restart reads.
+	s.Close()
+	s2 := openAt(t, root, Options{})
+	a2 := mustAccount(t, s2, "alice@example.org")
+	if got, err := a2.Subscriptions(); err != nil || !equalStrings(got, want) {
+		t.Fatalf("subscriptions after reopen %q %v", got, err)
+	}
+	check(a2.SetSubscribed("Gone", false), nil)
+	check(a2.SetSubscribed("Never/There", false), nil)
+	want = []string{"INBOX", "Aardvark", "Archive", "Drafts", "Junk", "Sent", "Trash"}
+	if got, err := a2.Subscriptions(); err != nil || !equalStrings(got, want) {
+		t.Fatalf("subscriptions after unsubscribe %q %v", got, err)
+	}
+	a2.Close()
+	if _, err := a2.Subscriptions(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("closed account: %v", err)
 	}
 }

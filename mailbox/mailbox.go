@@ -134,11 +134,22 @@ type Account interface {
 	Create(name, specialUse string) error
 	// Delete removes a folder and its messages. INBOX cannot be deleted
 	// (ErrCannot). A folder with children is deleted and its children stay.
+	// Its subscription stays too (see Subscriptions).
 	Delete(name string) error
 	// Rename renames a folder with its children. Renaming INBOX moves all
 	// its messages to the new folder and leaves INBOX empty (RFC 9051 §6.3.6).
 	Rename(oldName, newName string) error
+	// SetSubscribed adds a name to the subscriptions or removes it. A name
+	// need not be a folder to be subscribed (RFC 9051 §6.3.7).
 	SetSubscribed(name string, subscribed bool) error
+	// Subscriptions lists every subscribed name, INBOX first, then by
+	// name, whether or not a folder of that name exists: RFC 3501 §6.3.6
+	// and RFC 9051 §6.3.7 say a server "MUST NOT unilaterally remove an
+	// existing mailbox name from the subscription list even if a mailbox
+	// by that name no longer exists", so a client must be able to see
+	// such a name to unsubscribe it. List reports the subscribed state of
+	// the folders that exist.
+	Subscriptions() ([]string, error)
 	Status(name string) (Status, error)
 	// Append stores a message durably and returns its UID.
 	Append(name string, r io.Reader, flags []string, date time.Time) (uidValidity, uid uint32, err error)

@@ -1,0 +1,65 @@
+package imapd
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// userDirs lists the test user's folder directories on disk (".A.B").
+func (e *env) userDirs() []string {
+	e.t.Helper()
+	ents, err := os.ReadDir(filepath.Join(e.dir, "mail", "example.org", "alice"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, d := range ents {
+		if d.IsDir() && strings.HasPrefix(d.Name(), ".") {
+			out = append(out, d.Name())
+		}
+	}
+	return out
+}
+
+// A CREATE answered NO leaves nothing behind: the whole name is checked
+// before any superior folder is made (RFC 9051 §6.3.4), so no parent of a
+// name that cannot exist appears on disk or in LIST.
+func TestCreateRefusedLeavesNoParents(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.rawLogin()
+	before := e.userDirs()
+	deep := strings.TrimSuffix(strings.Repeat("d/", 71), "/")
+	for _, name := range []string{
+		"p1/./x",                           // a "." component: the Maildir++ separator
+		"p2/q//x",                          // an empty component
+		"p3/a*",                            // a LIST wildcard
+		"p4/x/" + strings.Repeat("y", 300), // one component too long
+		deep,                               // 71 levels
+	} {
+		_, tagged := r.cmd("c", `CREATE "`+name+`"`)
+		if tagged != "c NO [CANNOT] Invalid mailbox name" {
+			t.Errorf("CREATE %.20q: %q", name, tagged)
+		}
+	}
+	if after := e.userDirs(); !slices.Equal(after, before) {
+		t.Errorf("refused CREATEs changed the tree:\n before %q\n after  %q", before, after)
+	}
+	u := r.ok("l", `LIST "" "*"`)
+	for _, l := range u {
+		for _, p := range []string{`"p1"`, `"p2`, `"p3"`, `"p4`, `"d"`} {
+			if strings.Contains(l, p) {
+				t.Errorf("LIST shows a leftover of a refused CREATE: %q", l)
+			}
+		}
+	}
+	// A good nested name still makes its superiors.
+	r.ok("g", `CREATE "p5/q/x"`)
+	for _, d := range []string{".p5", ".p5.q", ".p5.q.x"} {
+		if _, err := os.Stat(filepath.Join(e.dir, "mail", "example.org", "alice", d, "cur")); err != nil {
+			t.Errorf("CREATE p5/q/x: %v", err)
+		}
+	}
+}
