@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +149,68 @@ func TestAppendStoreTooBig(t *testing.T) {
 	}
 	if got := e.diskContents(); len(got) != 0 {
 		t.Errorf("refused APPEND stored %d files", len(got))
+	}
+}
+
+// userTmp lists what is left in the test user's INBOX tmp/.
+func (e *env) userTmp() []string {
+	e.t.Helper()
+	ents, err := os.ReadDir(filepath.Join(e.dir, "mail", "example.org", "alice", "tmp"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, d := range ents {
+		out = append(out, d.Name())
+	}
+	return out
+}
+
+// APPENDs refused for what they carry: flags a client may not set (RFC
+// 9051 §6.3.12, §2.3.2), an empty message, NUL octets (RFC 9051 §4.3). The
+// literal is read and dropped, nothing is stored, no partial file stays
+// in tmp/, and the session goes on.
+func TestAppendRefusedContent(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.rawLogin()
+	r.ok("s", "SELECT INBOX") // creates the user's tree
+	before := e.diskContents()
+	tmpBefore := e.userTmp()
+	longNUL := strings.Repeat("x", 70000) + "\x00" + "tail\r\n"
+	for _, tc := range []struct{ cmd, want string }{
+		{"APPEND INBOX (\\Recent) {3+}\r\nabc", `BAD [CLIENTBUG] \Recent cannot be stored`},
+		{"APPEND INBOX (\\Seen \\recent) {3+}\r\nabc", `BAD [CLIENTBUG] \Recent cannot be stored`},
+		{"APPEND INBOX (\\Seen \\Bogus) {3+}\r\nabc", `BAD [CLIENTBUG] Unknown system flag \Bogus`},
+		{"APPEND INBOX (\\Seen) {0+}\r\n", "NO [CANNOT] Empty message not stored"},
+		{"APPEND INBOX {0+}\r\n", "NO [CANNOT] Empty message not stored"},
+		{"APPEND INBOX {14+}\r\nSubject: \x00\r\n\r\n", "NO [UNKNOWN-CTE] Message contains NUL octets; encode binary parts (base64) and try again"},
+		// RFC 3516 literal8: the library does not tell it apart.
+		{"APPEND INBOX ~{5+}\r\nh\x00llo", "NO [UNKNOWN-CTE] Message contains NUL octets; encode binary parts (base64) and try again"},
+	} {
+		_, tagged := r.cmd("a", tc.cmd)
+		if got := strings.TrimPrefix(tagged, "a "); got != tc.want {
+			t.Errorf("%.40q:\n got %q\nwant %q", tc.cmd, got, tc.want)
+		}
+	}
+	// A NUL far into a synchronizing literal: the store has begun writing
+	// when it is found.
+	r.send(fmt.Sprintf("b APPEND INBOX {%d}", len(longNUL)))
+	if l := r.line(); l != "+ Ready for literal data" {
+		t.Fatalf("continuation: %q", l)
+	}
+	r.send(longNUL)
+	if _, tagged := r.until("b"); !strings.HasPrefix(tagged, "b NO [UNKNOWN-CTE] ") {
+		t.Errorf("APPEND with a late NUL: %q", tagged)
+	}
+	if got := e.diskContents(); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Errorf("refused APPENDs changed the store: %d files", len(got))
+	}
+	if got := e.userTmp(); fmt.Sprint(got) != fmt.Sprint(tmpBefore) {
+		t.Errorf("refused APPENDs left files in tmp/: %q", got)
+	}
+	// The literals were consumed: the session reads the next command.
+	r.ok("c", "NOOP")
+	if _, tagged := r.cmd("d", "APPEND INBOX ($Label1 \\Seen) {3+}\r\nabc"); !strings.HasPrefix(tagged, "d OK [APPENDUID ") {
+		t.Errorf("good APPEND after refusals: %q", tagged)
 	}
 }

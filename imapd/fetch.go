@@ -153,12 +153,16 @@ func (ss *session) fetchOne(w *imapserver.FetchWriter, seq uint32, info mailbox.
 	}
 	for _, it := range items {
 		var lw io.WriteCloser
+		var out io.Writer
 		if it.body != nil {
+			// A plain literal: no NUL (nul.go).
 			lw = rw.WriteBodySection(it.body, it.size)
+			out = &nulFilter{w: lw}
 		} else {
 			lw = rw.WriteBinarySection(it.binary, it.size)
+			out = lw
 		}
-		if err := ss.writeItem(lw, src, it); err != nil {
+		if err := ss.writeItem(out, src, it); err != nil {
 			// The literal's length is on the wire already: the response
 			// cannot be finished honestly, so the connection ends.
 			ss.log.Error("fetch: streaming message failed", "uid", info.UID, "err", err)

@@ -205,3 +205,40 @@ func TestFetchMacros(t *testing.T) {
 		t.Errorf("UID FETCH:\n got %q\nwant %q", u, want)
 	}
 }
+
+// A message that holds NUL (SMTP delivered it: 8BITMIME/BINARYMIME) is
+// sent in BODY[...] and RFC822* plain literals with each NUL as 0x80, at
+// the same length (RFC 9051 §4.3: no NUL outside literal8; nul.go).
+// BINARY[] is literal8 and keeps it (RFC 3516 §4.2). The store is not
+// changed.
+func TestFetchNULInPlainLiterals(t *testing.T) {
+	e := newEnv(t, nil)
+	hdr := "From: carol@example.net\r\nX-Odd: a\x00b\r\nSubject: nul\r\n\r\n"
+	body := "one\x00two\r\n\x00\r\n"
+	msg := hdr + body
+	e.deliver(msg)
+	before := e.diskContents()
+	high := func(s string) string { return strings.ReplaceAll(s, "\x00", "\x80") }
+	r := e.rawLogin()
+	r.ok("s", "EXAMINE INBOX")
+	for _, tc := range []struct{ item, want string }{
+		{"BODY.PEEK[]", "BODY[] " + lit(high(msg))},
+		{"BODY.PEEK[TEXT]", "BODY[TEXT] " + lit(high(body))},
+		{"BODY.PEEK[HEADER]", "BODY[HEADER] " + lit(high(hdr))},
+		{"BODY.PEEK[HEADER.FIELDS (X-Odd)]", `BODY[HEADER.FIELDS ("X-Odd")] ` + lit("X-Odd: a\x80b\r\n\r\n")},
+		{"BODY.PEEK[1]", "BODY[1] " + lit(high(body))},
+		{"BODY.PEEK[]<3.5>", "BODY[]<3> " + lit(high(msg[3:8]))},
+		{"RFC822", "RFC822 " + lit(high(msg))},
+		{"RFC822.TEXT", "RFC822.TEXT " + lit(high(body))},
+		{"RFC822.SIZE BINARY.PEEK[]", fmt.Sprintf("RFC822.SIZE %d BINARY[] ~", len(msg)) + lit(msg)},
+		{"BINARY.PEEK[1]", "BINARY[1] ~" + lit(body)},
+	} {
+		u := r.ok("f", "FETCH 1 ("+tc.item+")")
+		if want := "* 1 FETCH (" + tc.want + ")"; len(u) != 1 || u[0] != want {
+			t.Errorf("FETCH %s:\n got %q\nwant %q", tc.item, u, want)
+		}
+	}
+	if got := e.diskContents(); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Errorf("FETCH changed the stored message")
+	}
+}

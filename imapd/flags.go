@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -15,16 +16,39 @@ var systemFlags = []string{
 
 const flagRecent = `\Recent`
 
-// storeFlags turns a client's flags into the store's. RFC 9051 §2.3.2:
-// \Recent cannot be set by a client, so it is dropped; system flags get
-// their canonical spelling. The store drops anything else it cannot keep.
+// checkFlags refuses, with BAD, the flags a client may not store or
+// append (RFC 9051 §6.4.6 STORE, §6.3.12 APPEND):
+//   - \Recent: RFC 3501 §2.3.2, "this flag can not be altered by the
+//     client"; IMAP4rev2 has no such flag at all (RFC 9051 Appendix E);
+//   - any other flag that begins with "\" but is not one of the system
+//     flags of RFC 9051 §2.3.2 (flag-extension is reserved for future
+//     standards), "\*" included: it names no flag, only the right to make
+//     keywords (PERMANENTFLAGS).
+//
+// Keywords (no backslash) are the client's to make.
+func checkFlags(in []imap.Flag) error {
+	for _, f := range in {
+		s := string(f)
+		if !strings.HasPrefix(s, `\`) {
+			continue
+		}
+		if strings.EqualFold(s, flagRecent) {
+			return badRequest(`\Recent cannot be stored`)
+		}
+		if !slices.ContainsFunc(systemFlags, func(sf string) bool { return strings.EqualFold(s, sf) }) {
+			return badRequest("Unknown system flag " + s)
+		}
+	}
+	return nil
+}
+
+// storeFlags turns a client's flags, already checked by checkFlags, into
+// the store's: system flags get their canonical spelling (RFC 9051
+// §2.3.2: flags are matched without regard to case).
 func storeFlags(in []imap.Flag) []string {
 	out := make([]string, 0, len(in))
 	for _, f := range in {
 		s := string(f)
-		if strings.EqualFold(s, flagRecent) {
-			continue
-		}
 		for _, sf := range systemFlags {
 			if strings.EqualFold(s, sf) {
 				s = sf

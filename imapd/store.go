@@ -15,6 +15,9 @@ func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *i
 	if ss.sel == nil {
 		return errNotSelected
 	}
+	if err := checkFlags(flags.Flags); err != nil {
+		return err
+	}
 	if ss.sel.readOnly {
 		return errReadOnly
 	}

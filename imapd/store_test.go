@@ -3,6 +3,7 @@ package imapd
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
@@ -74,7 +75,7 @@ func TestStore(t *testing.T) {
 	if len(u) != 0 {
 		t.Errorf("-FLAGS.SILENT answered %q", u)
 	}
-	u = r.ok("c", `STORE 3 FLAGS (\Seen \Answered \Recent)`)
+	u = r.ok("c", `STORE 3 FLAGS (\Seen \Answered)`)
 	want = []string{fmt.Sprintf(`* 3 FETCH (UID %d FLAGS (\Answered \Seen))`, infos[2].UID)}
 	if !slices.Equal(u, want) {
 		t.Errorf("FLAGS:\n got %q\nwant %q", u, want)
@@ -104,5 +105,37 @@ func TestStoreWithClient(t *testing.T) {
 	msgs, err := c.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDraft}}, nil).Collect()
 	if err != nil || len(msgs) != 1 || fmt.Sprint(msgs[0].Flags) != `[\Draft]` {
 		t.Fatalf("STORE: %v %v", msgs, err)
+	}
+}
+
+// STORE of \Recent (RFC 3501 §2.3.2: it "can not be altered by the
+// client"; RFC 9051 has no such flag) or of a backslash flag that is not
+// a system flag is BAD, and changes nothing (RFC 9051 §6.4.6).
+func TestStoreRefusedFlags(t *testing.T) {
+	e := newEnv(t, nil)
+	e.deliver(simple("a", "1\r\n"))
+	before := e.snapshot("INBOX")
+	r := e.rawLogin()
+	r.ok("s", "SELECT INBOX")
+	for _, tc := range []struct{ cmd, want string }{
+		{`STORE 1 +FLAGS (\Recent)`, `BAD [CLIENTBUG] \Recent cannot be stored`},
+		{`STORE 1 FLAGS (\Seen \RECENT)`, `BAD [CLIENTBUG] \Recent cannot be stored`},
+		{`UID STORE 1 -FLAGS.SILENT (\Recent)`, `BAD [CLIENTBUG] \Recent cannot be stored`},
+		{`STORE 1 +FLAGS (\Seen \Bogus)`, `BAD [CLIENTBUG] Unknown system flag \Bogus`},
+		{`STORE 1 FLAGS (\*)`, `BAD [CLIENTBUG] Unknown system flag \*`},
+	} {
+		_, tagged := r.cmd("a", tc.cmd)
+		if got := strings.TrimPrefix(tagged, "a "); got != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.cmd, got, tc.want)
+		}
+	}
+	if e.snapshot("INBOX") != before {
+		t.Errorf("refused STOREs changed flags")
+	}
+	// System flags in any case and keywords are fine.
+	u := r.ok("b", `STORE 1 +FLAGS (\sEEN $Label1)`)
+	// (The new keyword is announced with a new FLAGS line.)
+	if want := `* 1 FETCH (UID 1 FLAGS ($Label1 \Seen))`; len(u) == 0 || u[0] != want {
+		t.Errorf("good STORE:\n got %q\nwant %q", u, want)
 	}
 }
