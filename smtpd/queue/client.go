@@ -91,7 +91,7 @@ func (q *Queue) connect(ctx context.Context, key string) (*conn, result) {
 			}
 			if h.implicit && isNotFound(err) {
 				return nil, *permResult("5.1.2", "", fmt.Sprintf(
-					"%s has no mail server: it has no MX record and no A or AAAA record (RFC 5321 §5.1)", h.name))
+					"%s has no mail server: it has no MX record and no A or AAAA record (RFC 5321 section 5.1)", h.name))
 			}
 			last = *tempResult("4.4.3", "", fmt.Sprintf("cannot find the address of %s: %s", h.name, dnsText(err)))
 			continue
@@ -124,13 +124,29 @@ func (q *Queue) connect(ctx context.Context, key string) (*conn, result) {
 	return nil, last
 }
 
-// connResult turns a failure to set up a session into a result; only a
-// smarthost refusing our credentials for good is not transient... and
-// even that is deferred, since the admin can fix it without losing mail.
+// stageError is a reply or failure while setting up a session, with the
+// step it answered.
+type stageError struct {
+	stage string
+	err   error
+}
+
+func (e *stageError) Error() string { return e.stage + ": " + e.err.Error() }
+func (e *stageError) Unwrap() error { return e.err }
+
+// connResult turns a failure to set up a session into a result. All are
+// transient: another host or a later try may do better, and even a
+// smarthost refusing our credentials is something the admin can fix
+// without the mail being lost.
 func connResult(err error, host, ip string) *result {
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
-		r := smtpResult(err, host, "the greeting or EHLO")
+		stage := "the greeting or EHLO"
+		var st *stageError
+		if errors.As(err, &st) {
+			stage = st.stage
+		}
+		r := smtpResult(err, host, stage)
 		r.kind = resTemp // another host, or a later try, may do better
 		r.code = "4" + r.code[1:]
 		return &r
@@ -215,7 +231,7 @@ func (q *Queue) session(raw net.Conn, h hop, policy tlsPolicy, auth *Smarthost) 
 			return nil, errors.New("refusing to send smarthost credentials without TLS")
 		}
 		if err := cl.Auth(sasl.NewPlainClient("", auth.Username, auth.Password)); err != nil {
-			return nil, fmt.Errorf("smarthost authentication: %w", err)
+			return nil, &stageError{"AUTH", err}
 		}
 	}
 	c.cl = cl

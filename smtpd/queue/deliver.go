@@ -21,9 +21,10 @@ func (q *Queue) runWorker(key string) {
 		if c != nil {
 			c.quit()
 		}
+		q.release(key)
 	}()
-	for {
-		j := q.take(key)
+	for first := true; ; first = false {
+		j := q.take(key, first)
 		if j == nil {
 			return
 		}
@@ -127,7 +128,7 @@ func (c *conn) send(in *attemptInput) (res []result, stale bool) {
 			// RFC 6531 §3.4: a message that needs SMTPUTF8 cannot go
 			// to a server without it; it is returned to the sender.
 			return all(c.with(result{kind: resPerm, code: "5.6.7",
-				text: fmt.Sprintf("host %s does not support SMTPUTF8, which this message needs (RFC 6531 §3.4)", c.host)})), false
+				text: fmt.Sprintf("host %s does not support SMTPUTF8, which this message needs (RFC 6531 section 3.4)", c.host)})), false
 		}
 	}
 	c.cl.CommandTimeout = o.CommandTimeout

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -215,13 +216,28 @@ type countingConn struct {
 	once sync.Once
 }
 
+// Close ends the connection for the count; so does the client's QUIT,
+// after which the connection is over for the client even if the server
+// has not closed it yet.
 func (c *countingConn) Close() error {
+	c.done()
+	return c.Conn.Close()
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if bytes.Contains(p[:n], []byte("QUIT\r\n")) {
+		c.done()
+	}
+	return n, err
+}
+
+func (c *countingConn) done() {
 	c.once.Do(func() {
 		c.r.mu.Lock()
 		c.r.active--
 		c.r.mu.Unlock()
 	})
-	return c.Conn.Close()
 }
 
 func (r *remote) NewSession(c *smtp.Conn) (smtp.Session, error) {
@@ -257,6 +273,9 @@ func (s *remoteSession) Mail(from string, _ *smtp.MailOptions) error {
 	s.r.mu.Unlock()
 	if hook != nil {
 		if err := hook(from); err != nil {
+			if _, ok := err.(*hangup); ok {
+				s.c.Close()
+			}
 			return err
 		}
 	}
@@ -569,3 +588,44 @@ func (w *world) wantLog(parts ...string) string {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
+
+// oneLine joins wrapped text back into one line.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+func itoa(n int) string { return fmt.Sprint(n) }
+
+// newImplicitTLSRemote serves a remote with TLS from the first byte.
+func newImplicitTLSRemote(t testing.TB, cfg *tls.Config) *remote {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &remote{t: t, addr: ln.Addr().String()}
+	r.ln = tls.NewListener(&countingListener{Listener: ln, r: r}, cfg)
+	s := smtp.NewServer(r)
+	s.Domain = "relay.isp.test"
+	s.AllowInsecureAuth = true
+	s.ReadTimeout, s.WriteTimeout = testTimeout, testTimeout
+	s.ErrorLog = discardLog{}
+	r.srv = s
+	go s.Serve(r.ln)
+	t.Cleanup(r.close)
+	return r
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// hangup makes the remote drop the connection without a reply.
+type hangup struct{}
+
+func (*hangup) Error() string { return "hang up" }

@@ -174,11 +174,13 @@ func (q *Queue) dispatchLocked() {
 }
 
 // take gives a worker of key its next job, or nil when it should stop
-// (nothing ready, shutting down, or giving way to a starving key).
-func (q *Queue) take(key string) *job {
+// (nothing ready, shutting down, or giving way to a starving key). A
+// worker's first take never gives way, so every worker started does at
+// least one job and the giving way cannot go round in circles.
+func (q *Queue) take(key string, first bool) *job {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for !q.closing && len(q.sched.ready[key]) > 0 && !q.starvingLocked(key) {
+	for !q.closing && len(q.sched.ready[key]) > 0 && (first || !q.starvingLocked(key)) {
 		j := q.sched.ready[key][0]
 		q.sched.ready[key] = q.sched.ready[key][1:]
 		e := q.entries[j.id]
@@ -189,6 +191,14 @@ func (q *Queue) take(key string) *job {
 		e.running++
 		return j
 	}
+	return nil
+}
+
+// release ends a worker of key once its connection is closed, so that
+// the limits count connections, and starts what is waiting.
+func (q *Queue) release(key string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	if len(q.sched.ready[key]) == 0 {
 		delete(q.sched.ready, key)
 	}
@@ -198,7 +208,6 @@ func (q *Queue) take(key string) *job {
 	}
 	q.sched.total--
 	q.dispatchLocked()
-	return nil
 }
 
 // starvingLocked reports whether the total limit is reached while another
