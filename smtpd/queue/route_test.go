@@ -254,4 +254,3 @@ func TestNonASCIIDomain(t *testing.T) {
 		t.Errorf("Status %q", got)
 	}
 }
-
