@@ -12,6 +12,7 @@ var (
 	_ imapserver.SessionNamespace   = (*session)(nil)
 	_ imapserver.SessionMove        = (*session)(nil)
 	_ imapserver.SessionAppendLimit = (*session)(nil)
+	_ imapserver.SessionSASL        = (*session)(nil)
 )
 
 // capabilities is what we advertise; each one is implemented by the session.

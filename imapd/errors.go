@@ -109,6 +109,13 @@ var (
 		Code: imap.ResponseCodeAuthenticationFailed,
 		Text: "Authentication failed",
 	}
+	// RFC 5530 §3 AUTHORIZATIONFAILED: the credentials may be right, but
+	// acting as the identity asked for is not allowed.
+	errAuthzFailed = &imap.Error{
+		Type: imap.StatusResponseTypeNo,
+		Code: imap.ResponseCodeAuthorizationFailed,
+		Text: "SASL identity not supported",
+	}
 	errPrivacyRequired = &imap.Error{
 		Type: imap.StatusResponseTypeNo,
 		Code: imap.ResponseCodePrivacyRequired,

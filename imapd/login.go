@@ -1,11 +1,16 @@
 package imapd
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
+	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-sasl"
 
 	"github.com/mailsuite/mailsuite/users"
 )
@@ -78,4 +83,55 @@ func logName(s string) string {
 // the library before it asks for the literal.
 func (ss *session) AppendLimit() uint32 {
 	return uint32(ss.srv.opts.AppendLimit)
+}
+
+// AuthenticateMechanisms is what AUTHENTICATE offers (AUTH=PLAIN, RFC
+// 4616); the library advertises it only where login is allowed.
+func (ss *session) AuthenticateMechanisms() []string {
+	return []string{sasl.Plain}
+}
+
+// Authenticate gives the SASL server for AUTHENTICATE (RFC 9051 §6.2.2).
+// The session runs its own PLAIN server rather than the library's so that
+// a malformed PLAIN message ("=" or an empty line, which decode to no
+// octets) is answered as a failed authentication, not as a server bug.
+func (ss *session) Authenticate(mech string) (sasl.Server, error) {
+	if !strings.EqualFold(mech, sasl.Plain) {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "SASL mechanism not supported"}
+	}
+	return &plainServer{ss: ss}, nil
+}
+
+// plainServer is the server side of SASL PLAIN (RFC 4616 §2): one message,
+// authzid NUL authcid NUL passwd.
+type plainServer struct {
+	ss       *session
+	asked    bool // the empty challenge has been sent
+	finished bool
+}
+
+func (p *plainServer) Next(response []byte) (challenge []byte, done bool, err error) {
+	if p.finished {
+		return nil, true, errAuthFailed
+	}
+	if response == nil && !p.asked {
+		// RFC 9051 §6.2.2: no initial response; ask for it with an empty
+		// challenge.
+		p.asked = true
+		return []byte{}, false, nil
+	}
+	p.finished = true
+	parts := bytes.Split(response, []byte{0})
+	if len(parts) != 3 || len(parts[1]) == 0 {
+		p.ss.log.Warn("login failed: malformed PLAIN message")
+		return nil, true, errAuthFailed
+	}
+	identity, username, password := string(parts[0]), string(parts[1]), string(parts[2])
+	if identity != "" && identity != username {
+		// Acting as another user is not offered (RFC 4616 §2: the
+		// server decides whether the authcid may act as the authzid).
+		p.ss.log.Warn("login refused: authorization identity", "user", logName(username))
+		return nil, true, errAuthzFailed
+	}
+	return nil, true, p.ss.Login(username, password)
 }

@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"crypto/tls"
+	"encoding/base64"
 	"net"
 	"strings"
 	"testing"
@@ -87,6 +88,62 @@ func TestAuthenticatePlain(t *testing.T) {
 	_, tagged := r.cmd("a", "AUTHENTICATE PLAIN AGFsaWNlQGV4YW1wbGUub3JnAGNvcnJlY3QgaG9yc2UgYmF0dGVyeQ==")
 	if !strings.HasPrefix(tagged, "a OK [CAPABILITY ") {
 		t.Fatalf("AUTHENTICATE: %q", tagged)
+	}
+}
+
+// Malformed AUTHENTICATE PLAIN exchanges are failed logins, not server
+// bugs (RFC 9051 §6.2.2, RFC 4616 §2): "=" as the initial response and an
+// empty line as the response both decode to no octets, which is no PLAIN
+// message. "*" cancels (BAD), another mechanism is NO. The session goes
+// on and a good AUTHENTICATE then works, without or with SASL-IR.
+func TestAuthenticatePlainMalformed(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.raw()
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	failed := "NO [AUTHENTICATIONFAILED] Authentication failed"
+	for _, tc := range []struct{ cmd, want string }{
+		{"AUTHENTICATE PLAIN =", failed},
+		{"AUTHENTICATE PLAIN " + b64("only one part"), failed},
+		{"AUTHENTICATE PLAIN " + b64("\x00\x00"), failed},                  // no user name
+		{"AUTHENTICATE PLAIN " + b64("a\x00b\x00c\x00d"), failed},          // four parts
+		{"AUTHENTICATE PLAIN " + b64("\x00"+testUser+"\x00wrong"), failed}, // a real failure
+		{"AUTHENTICATE PLAIN " + b64(otherUser+"\x00"+testUser+"\x00"+testPassword), "NO [AUTHORIZATIONFAILED] SASL identity not supported"},
+		{"AUTHENTICATE CRAM-MD5", "NO SASL mechanism not supported"},
+	} {
+		_, tagged := r.cmd("a", tc.cmd)
+		if got := strings.TrimPrefix(tagged, "a "); got != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.cmd, got, tc.want)
+		}
+	}
+	// Without an initial response: an empty challenge (the library writes
+	// it "+ =") then the client's line.
+	for _, tc := range []struct{ resp, want string }{
+		{"", failed},
+		{"*", "BAD AUTHENTICATE cancelled"},
+		{b64("\x00" + testUser), failed},
+	} {
+		r.send("b AUTHENTICATE PLAIN")
+		if l := r.line(); l != "+ =" {
+			t.Fatalf("continuation: %q", l)
+		}
+		r.send(tc.resp)
+		if _, tagged := r.until("b"); strings.TrimPrefix(tagged, "b ") != tc.want {
+			t.Errorf("response %q:\n got %q\nwant %q", tc.resp, tagged, tc.want)
+		}
+	}
+	if strings.Contains(e.logs.String(), `"level":"ERROR"`) {
+		t.Errorf("a client's mistake was logged as an error:\n%s", e.logs.String())
+	}
+	r.send("c AUTHENTICATE PLAIN")
+	if l := r.line(); l != "+ =" {
+		t.Fatalf("continuation: %q", l)
+	}
+	r.send(b64("\x00" + testUser + "\x00" + testPassword))
+	if _, tagged := r.until("c"); !strings.HasPrefix(tagged, "c OK [CAPABILITY ") {
+		t.Fatalf("AUTHENTICATE after failures: %q", tagged)
+	}
+	if u := r.ok("d", "CAPABILITY"); len(u) != 1 || strings.Contains(u[0], "AUTH=") {
+		t.Errorf("capabilities after login: %q", u)
 	}
 }
 
