@@ -127,6 +127,15 @@ func parseRecord(data []byte) (*Record, error) {
 	if err := r.validate(); err != nil {
 		return nil, err
 	}
+	// One form for what means the same: times in UTC, no empty lists.
+	r.Created = r.Created.UTC()
+	if len(r.DKIM) == 0 {
+		r.DKIM = nil
+	}
+	for i := range r.Rcpts {
+		r.Rcpts[i].Next = r.Rcpts[i].Next.UTC()
+		r.Rcpts[i].Last = r.Rcpts[i].Last.UTC()
+	}
 	return &r, nil
 }
 

@@ -53,8 +53,8 @@ func (fs fsOps) syncDir(dir string) error {
 
 // writeTemp writes data to a new file in tmpDir and fsyncs it; the caller
 // renames it into place. On error nothing is left behind.
-func (fs fsOps) writeTemp(tmpDir, name string, data []byte) (path string, err error) {
-	path = filepath.Join(tmpDir, name)
+func (fs fsOps) writeTemp(tmpDir, name string, data []byte) (_ string, err error) {
+	path := filepath.Join(tmpDir, name)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", ioErr("create temp file", err)
