@@ -354,6 +354,15 @@ func TestChangesWhileRunning(t *testing.T) {
 		t.Fatalf("after SIGHUP, delivery to the new domain: %v", err)
 	}
 
+	// A broken config on SIGHUP is refused; the server runs on with the
+	// config it had, and the log says the reload was incomplete.
+	os.WriteFile(in.config, []byte("hostname = \"x\"\nbogus = 1\n"), 0o600)
+	in.signal(syscall.SIGHUP)
+	in.waitLog("reload incomplete")
+	if err := inboundSend(in, "x@elsewhere.test", []string{"erin@example.com"}, bytes.NewReader(msg)); err != nil {
+		t.Fatalf("after a refused reload, delivery: %v", err)
+	}
+
 	// A user deleted while running can no longer log in.
 	in.mustRun("", "user", "del", "dave@example.net", "--config", in.config)
 	if err := smtpAuth(in, "dave@example.net", "pw-new"); err == nil {

@@ -245,8 +245,10 @@ func (r *running) newServer(name string, tlsConfig *tls.Config) server {
 
 // reload re-reads the config file, the user database and the certificate.
 // What can change without a restart changes; the rest is named in a warning.
+// A part that fails keeps its old state, and the last line says so.
 func (r *running) reload(cfgSource string) {
 	r.log.Info("reloading", "signal", "SIGHUP")
+	failed := []string{}
 	if cfgSource != "" {
 		cfg, err := config.Load(cfgSource)
 		if err == nil {
@@ -254,6 +256,7 @@ func (r *running) reload(cfgSource string) {
 		}
 		if err != nil {
 			r.log.Error("config reload failed; keeping the running config", "file", cfgSource, "err", err)
+			failed = append(failed, "config")
 		} else {
 			r.users.SetDomains(cfg.Domains)
 			if changed := restartOnly(r.cfg, cfg); len(changed) > 0 {
@@ -264,9 +267,15 @@ func (r *running) reload(cfgSource string) {
 	}
 	if err := r.users.Reload(); err != nil {
 		r.log.Error("user database reload failed; keeping the old one", "err", err)
+		failed = append(failed, "users")
 	}
 	if err := r.cert.Reload(); err != nil {
 		r.log.Error("certificate reload failed; keeping the old one", "err", err)
+		failed = append(failed, "tls")
+	}
+	if len(failed) > 0 {
+		r.log.Warn("reload incomplete; the server runs on, with the old state of what failed", "failed", failed)
+		return
 	}
 	r.log.Info("reloaded", "domains", r.cfg.Domains)
 }
