@@ -356,9 +356,11 @@ func TestChangesWhileRunning(t *testing.T) {
 
 	// A broken config on SIGHUP is refused; the server runs on with the
 	// config it had, and the log says the reload was incomplete.
+	good, _ := os.ReadFile(in.config)
 	os.WriteFile(in.config, []byte("hostname = \"x\"\nbogus = 1\n"), 0o600)
 	in.signal(syscall.SIGHUP)
 	in.waitLog("reload incomplete")
+	os.WriteFile(in.config, good, 0o600)
 	if err := inboundSend(in, "x@elsewhere.test", []string{"erin@example.com"}, bytes.NewReader(msg)); err != nil {
 		t.Fatalf("after a refused reload, delivery: %v", err)
 	}
