@@ -20,7 +20,7 @@ func (s *session) Data(r io.Reader) error {
 	s.mu.Lock()
 	tx, user, log := s.tx, s.user, s.log
 	s.mu.Unlock()
-	if len(tx.targets) == 0 {
+	if len(tx.targets) == 0 && len(tx.remote) == 0 {
 		return reply(errNoRecipients)
 	}
 	c := s.c
@@ -44,6 +44,9 @@ func (s *session) Data(r io.Reader) error {
 		t.forRcpt = tx.rcpts[0]
 	}
 	body := &dataReader{r: r, conn: c.nc, timeout: s.opts.ReadTimeout}
+	if s.opts.Mode == Submission {
+		return s.submitData(tx, user, log, id, t, body) // outbound.go
+	}
 	err := s.opts.Store.Deliver(c.ctx, tx.targets, io.MultiReader(strings.NewReader(t.String()), body))
 	if err != nil {
 		rep := reply(err)

@@ -12,8 +12,8 @@
 // It does not own: how mail is stored (package mailbox delivers it durably),
 // who the users are and how passwords are checked (package users), TLS
 // certificates (the caller passes a *tls.Config or a TLS listener), or the
-// outbound queue (not built yet: submission refuses remote recipients with a
-// temporary error until it is).
+// outbound delivery (sub-package queue; submission hands it the remote
+// recipients through Options.Outbound, outbound.go).
 //
 // One Server serves one kind of listener: New(Options{Mode: Inbound}) for
 // port 25, New(Options{Mode: Submission}) for 587, and for 465 the same with

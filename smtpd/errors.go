@@ -6,6 +6,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailsuite/mailsuite/mailbox"
+	"github.com/mailsuite/mailsuite/smtpd/queue"
 	"github.com/mailsuite/mailsuite/users"
 )
 
@@ -26,6 +27,11 @@ var (
 	errAuthFailed        = errors.New("smtpd: authentication failed")
 	errTooManyAuthFailed = errors.New("smtpd: too many failed AUTH attempts")
 	errAuthUnavailable   = errors.New("smtpd: user database failed during AUTH")
+	errUsersUnavailable  = errors.New("smtpd: user database failed")
+	errSenderNotOwned    = errors.New("smtpd: sender address not owned by the authenticated user")
+	errFromNotOwned      = errors.New("smtpd: From header address not owned by the authenticated user")
+	errBadHeader         = errors.New("smtpd: message header cannot be parsed")
+	errHeaderTooBig      = errors.New("smtpd: message header section too big")
 )
 
 // Replies. RFC 3463 gives the enhanced codes.
@@ -88,6 +94,18 @@ var (
 		Message: "Line too long"} // RFC 5321 §4.5.3.1.10
 	replyLocalError = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
 		Message: "Temporary local problem, try again later"}
+
+	// RFC 6409 §6.1: the submission server may refuse a sender the user
+	// is not allowed to use; 553 (RFC 5321 §4.2.2 "mailbox name not
+	// allowed") with 5.7.1 (RFC 3463 "delivery not authorized").
+	replySenderNotOwned = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+		Message: "Sender address rejected: not owned by the authenticated user"}
+	replyFromNotOwned = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+		Message: "From header address rejected: not owned by the authenticated user"}
+	replyBadHeader = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+		Message: "Malformed message header"}
+	replyHeaderTooBig = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
+		Message: "Message header too big"}
 )
 
 // replies maps each known condition to its reply; errors.Is decides, so
@@ -118,6 +136,12 @@ var replies = []struct {
 	{errAuthFailed, replyAuthFailed},
 	{errTooManyAuthFailed, replyTooManyAuthFailed},
 	{errAuthUnavailable, replyAuthUnavailable},
+	{errUsersUnavailable, replyLocalError},
+	{errSenderNotOwned, replySenderNotOwned},
+	{errFromNotOwned, replyFromNotOwned},
+	{errBadHeader, replyBadHeader},
+	{errHeaderTooBig, replyHeaderTooBig},
+	{queue.ErrNoSpace, replyNoSpace},
 
 	{users.ErrAuthFailed, replyAuthFailed},
 	{users.ErrNoUser, replyNoUser},

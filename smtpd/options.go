@@ -20,8 +20,8 @@ const (
 	// recipients only, no AUTH.
 	Inbound Mode = iota + 1
 	// Submission is the service for the server's own users (587, 465):
-	// AUTH first, then mail to anyone (remote recipients are refused
-	// temporarily until the outbound queue exists).
+	// AUTH first, then mail to anyone, as an address the user owns
+	// (remote recipients go to Options.Outbound).
 	Submission
 )
 
@@ -101,6 +101,14 @@ type Options struct {
 	MaxAuthFailures int
 	// AuthDelay is waited before answering a failed AUTH. Zero: no delay.
 	AuthDelay time.Duration
+
+	// Outbound takes submitted mail for other domains (the queue,
+	// outbound.go); nil: such recipients get a temporary refusal.
+	Outbound Outbound
+	// CopyToSent files a copy of each submitted message in the sender's
+	// Sent folder (most clients save their own). It needs Outbound, which
+	// spools the copy.
+	CopyToSent bool
 
 	// Resolver finds the client's host name for the Received header
 	// field; nil uses net.DefaultResolver. LookupTimeout bounds it.

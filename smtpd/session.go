@@ -41,7 +41,8 @@ type transaction struct {
 	tls     bool
 	rcpts   []string        // forward-paths accepted, as given
 	targets []string        // canonical users reached, in order
-	seen    map[string]bool // of targets
+	seen    map[string]bool // of targets, and "remote:"+address
+	remote  []string        // recipients in other domains (submission), for the queue
 }
 
 var (
@@ -89,6 +90,9 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	smtputf8 := opts != nil && opts.UTF8
 	rp, err := parseSender(from, smtputf8)
+	if err == nil && s.opts.Mode == Submission {
+		err = s.checkSender(from) // sender.go
+	}
 	if err != nil {
 		s.log.Info("sender rejected", "from", from, "reason", err.Error())
 		return reply(err)
@@ -111,6 +115,9 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		return s.refuseRcpt(to, errTooManyRcpts)
 	}
 	targets, err := s.resolve(to)
+	if errors.Is(err, errNoOutbound) && s.opts.Outbound != nil {
+		return s.addRemote(to) // outbound.go
+	}
 	if err != nil {
 		return s.refuseRcpt(to, err)
 	}
@@ -163,8 +170,8 @@ func (s *session) resolve(to string) ([]string, error) {
 
 // notLocal is the answer for a recipient in another domain. The inbound
 // service never relays (RFC 5321 §3.6.1 lets a server decline to; an MX that
-// does not is an open relay). Submission refuses it temporarily until the
-// outbound queue exists.
+// does not is an open relay). Submission hands it to the outbound queue
+// (Rcpt), or refuses it temporarily when there is none.
 func (s *session) notLocal() error {
 	if s.opts.Mode == Submission {
 		return errNoOutbound
