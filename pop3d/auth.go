@@ -180,7 +180,7 @@ func (ss *session) login(method, name, password string) {
 	ss.state = stateTransaction
 	count, size := ss.totals()
 	log.Info("pop3 login", "result", "ok", "messages", count)
-	ss.ok("+OK maildrop has %d messages (%d octets)", count, size)
+	ss.ok("+OK maildrop has %s (%s)", plural(count, "message"), plural(size, "octet"))
 }
 
 // openMaildrop opens the user's INBOX read-write and snapshots it.

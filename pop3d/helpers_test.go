@@ -184,7 +184,11 @@ func (e *env) totals() (int, int64) {
 func (e *env) maildropLine() string {
 	e.t.Helper()
 	count, size := e.totals()
-	return fmt.Sprintf("+OK maildrop has %d messages (%d octets)", count, size)
+	messages := "messages"
+	if count == 1 {
+		messages = "message"
+	}
+	return fmt.Sprintf("+OK maildrop has %d %s (%d octets)", count, messages, size)
 }
 
 // diskFiles lists the message files of every INBOX on disk (files in a

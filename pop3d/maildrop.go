@@ -26,7 +26,7 @@ func (ss *session) cmdList(cmd command) {
 	switch len(cmd.args) {
 	case 0:
 		count, size := ss.totals()
-		ss.ok("+OK %d messages (%d octets)", count, size)
+		ss.ok("+OK %s (%s)", plural(count, "message"), plural(size, "octet"))
 		for i, m := range ss.msgs {
 			if !m.deleted {
 				ss.reply("%d %d", i+1, m.info.Size)
@@ -94,5 +94,5 @@ func (ss *session) cmdRset(cmd command) {
 		ss.msgs[i].retrieved = false
 	}
 	count, size := ss.totals()
-	ss.ok("+OK maildrop has %d messages (%d octets)", count, size)
+	ss.ok("+OK maildrop has %s (%s)", plural(count, "message"), plural(size, "octet"))
 }

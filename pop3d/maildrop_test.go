@@ -119,9 +119,41 @@ func TestUIDLStableAcrossSessions(t *testing.T) {
 	c := e.dial()
 	c.login()
 	c.cmd("DELE 1", "+OK message 1 deleted")
-	c.cmd("QUIT", "+OK "+testHost+" POP3 server signing off (1 messages deleted)")
+	c.cmd("QUIT", "+OK "+testHost+" POP3 server signing off (1 message deleted)")
 	after := uidl()
 	if len(after) != 2 || strings.SplitN(after[0], " ", 2)[1] != strings.SplitN(third[1], " ", 2)[1] {
 		t.Errorf("UIDL after removal %q, before %q", after, third)
+	}
+}
+
+// One message is "1 message", in the greeting, LIST and QUIT alike; none
+// is "0 messages".
+func TestCountsInTheSingular(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.deliver(threeMessages[0])
+	infos, _, _ := e.inbox()
+	if len(infos) != 1 {
+		t.Fatalf("store has %d messages", len(infos))
+	}
+	size := infos[0].Size
+
+	c := e.dial()
+	c.cmd("USER "+testUser, "+OK send PASS")
+	c.cmd("PASS "+testPassword, fmt.Sprintf("+OK maildrop has 1 message (%d octets)", size))
+	c.cmd("LIST", fmt.Sprintf("+OK 1 message (%d octets)", size))
+	if got := c.lines(); len(got) != 1 || got[0] != fmt.Sprintf("1 %d", size) {
+		t.Errorf("LIST %q", got)
+	}
+	c.cmd("DELE 1", "+OK message 1 deleted")
+	c.cmd("LIST", "+OK 0 messages (0 octets)")
+	if got := c.lines(); len(got) != 0 {
+		t.Errorf("LIST after DELE %q", got)
+	}
+	c.cmd("RSET", fmt.Sprintf("+OK maildrop has 1 message (%d octets)", size))
+	c.cmd("DELE 1", "+OK message 1 deleted")
+	c.cmd("QUIT", "+OK "+testHost+" POP3 server signing off (1 message deleted)")
+	if infos, _, _ := e.inbox(); len(infos) != 0 {
+		t.Errorf("after QUIT the store has %d messages", len(infos))
 	}
 }

@@ -31,7 +31,7 @@ func TestPipelining(t *testing.T) {
 	c.expect("+OK message 1 deleted")
 	c.expect("-ERR message 1 already deleted")
 	c.expect("+OK")
-	c.expect("+OK " + testHost + " POP3 server signing off (1 messages deleted)")
+	c.expect("+OK " + testHost + " POP3 server signing off (1 message deleted)")
 	c.expectClosed()
 }
 

@@ -1,6 +1,10 @@
 package pop3d
 
-import "github.com/mailsuite/mailsuite/mailbox"
+import (
+	"fmt"
+
+	"github.com/mailsuite/mailsuite/mailbox"
+)
 
 // cmdQuit ends the session. In TRANSACTION state it first enters the
 // UPDATE state (RFC 1939 §6): the messages marked with DELE are removed
@@ -45,7 +49,7 @@ func (ss *session) cmdQuit(cmd command) {
 		}
 	}
 	ss.removed = len(remove)
-	ss.ok("+OK %s POP3 server signing off (%d messages deleted)", ss.srv.opts.Hostname, len(remove))
+	ss.ok("+OK %s POP3 server signing off (%s deleted)", ss.srv.opts.Hostname, plural(len(remove), "message"))
 }
 
 func hasFlag(flags []string, flag string) bool {
@@ -55,4 +59,15 @@ func hasFlag(flags []string, flag string) bool {
 		}
 	}
 	return false
+}
+
+// plural writes a count and its noun, in the plural unless the count is
+// one: "1 message", "0 messages", "2 octets". The replies RFC 1939 shows
+// ("2 messages (320 octets)") are free text after the status indicator,
+// which no client parses, so they may read as English.
+func plural[N int | int64](n N, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
