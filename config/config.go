@@ -33,6 +33,7 @@ type Config struct {
 	Limits   Limits   `toml:"limits"`
 	Timeouts Timeouts `toml:"timeouts"`
 	Log      Log      `toml:"log"`
+	Outbound Outbound `toml:"outbound"` // outbound.go
 
 	// Path is the absolute path of the file this came from; "" for
 	// built-in defaults.
@@ -135,7 +136,8 @@ func Default() *Config {
 			IMAPIdle: Duration{Duration: DefaultIMAPIdleTimeout},
 			POP3:     Duration{Duration: DefaultPOP3Timeout},
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Log:      Log{Level: "info", Format: "text"},
+		Outbound: defaultOutbound(),
 	}
 }
 
@@ -190,6 +192,7 @@ func (c *Config) fillZeroes() {
 			*p.got = *p.def
 		}
 	}
+	c.Outbound.fillZeroes()
 }
 
 // LogValue renders the effective configuration for the start-up log line
@@ -230,5 +233,6 @@ func (c *Config) LogValue() slog.Value {
 			slog.String("level", c.Log.Level),
 			slog.String("format", c.Log.Format),
 			slog.Bool("debug_protocol", c.Log.DebugProtocol)),
+		slog.Attr{Key: "outbound", Value: c.Outbound.logValue()},
 	)
 }

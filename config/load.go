@@ -109,6 +109,9 @@ func knownPrefix(key toml.Key) int {
 			return i
 		}
 		t = f.Type
+		if t.Kind() == reflect.Map {
+			return len(key) // a table of free-form keys ([outbound.routes])
+		}
 		if t.Kind() != reflect.Struct || t == reflect.TypeFor[Duration]() {
 			// A leaf: nothing may be under it.
 			if i+1 < len(key) {
@@ -166,7 +169,7 @@ func (c *Config) makePathsAbsolute() {
 		return
 	}
 	base := filepath.Dir(c.Path)
-	for _, p := range []*string{&c.DataDir, &c.TLS.CertFile, &c.TLS.KeyFile} {
+	for _, p := range []*string{&c.DataDir, &c.TLS.CertFile, &c.TLS.KeyFile, &c.Outbound.SmarthostPasswordFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}

@@ -31,6 +31,7 @@ func (c *Config) check(ps *problems) {
 	c.checkListen(ps)
 	c.checkTLS(ps)
 	c.checkLimits(ps)
+	c.checkOutbound(ps)
 	for _, t := range []struct {
 		key string
 		d   Duration
