@@ -37,6 +37,7 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 	if err != nil {
 		return err
 	}
+	utf8OK := ss.utf8Accepted()
 	expunged := false
 	for _, i := range idx {
 		m := v.msgs[i]
@@ -44,7 +45,7 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 			expunged = true
 			continue
 		}
-		ok, err := ss.fetchOne(w, uint32(i+1), m.info, options, seen[m.info.UID])
+		ok, err := ss.fetchOne(w, uint32(i+1), m.info, options, seen[m.info.UID], utf8OK)
 		if err != nil {
 			return err
 		}
@@ -115,8 +116,8 @@ type fetchItem struct {
 }
 
 // fetchOne writes one message's FETCH response; false if the message was
-// found gone.
-func (ss *session) fetchOne(w *imapserver.FetchWriter, seq uint32, info mailbox.MessageInfo, o *imap.FetchOptions, seenChanged bool) (bool, error) {
+// found gone. utf8OK: the client takes UTF-8 in strings (downgrade.go).
+func (ss *session) fetchOne(w *imapserver.FetchWriter, seq uint32, info mailbox.MessageInfo, o *imap.FetchOptions, seenChanged, utf8OK bool) (bool, error) {
 	src := &msgSource{folder: ss.sel.folder, uid: info.UID}
 	defer src.Close()
 
@@ -143,10 +144,10 @@ func (ss *session) fetchOne(w *imapserver.FetchWriter, seq uint32, info mailbox.
 		rw.WriteRFC822Size(info.Size)
 	}
 	if o.Envelope {
-		rw.WriteEnvelope(meta.envelope)
+		rw.WriteEnvelope(wireEnvelope(meta.envelope, utf8OK))
 	}
 	if o.BodyStructure != nil {
-		rw.WriteBodyStructure(meta.structure)
+		rw.WriteBodyStructure(wireStructure(meta.structure, utf8OK))
 	}
 	for i, bss := range o.BinarySectionSize {
 		rw.WriteBinarySectionSize(bss, clampU32(binSizes[i]))

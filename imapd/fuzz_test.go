@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
 )
@@ -132,4 +133,147 @@ func FuzzFoldMatcher(f *testing.F) {
 			t.Fatalf("found %v, want %v (text %q needle %q step %d)", m.found[0], want, text, needle, n)
 		}
 	})
+}
+
+// FuzzAddressList: any header value gives a list in which every entry is
+// a mailbox (local part and domain both set, so never mistaken for a group
+// marker) or a group marker, groups are closed and not nested, and no
+// string holds a line end.
+func FuzzAddressList(f *testing.F) {
+	for _, s := range []string{
+		`=?UTF-8?B?SsO8cmdlbiBNw7xsbGVy?= <j@example.net>, "Bob, Jr." <bob@example.org>`,
+		"undisclosed-recipients:;",
+		`friends: a@b, "C D" <c@d>;, e@f (Old Style), <postmaster>, <@route:x@y>`,
+		"J\xc3\xbcrgen <j\xc3\xbcrgen@example.net>",
+		`"unterminated <a@b>`, "(nested (comment) x@y", "a@[1.2.3.4]", "<<>>@@::;;,,",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, value string) {
+		list := parseAddressList(value)
+		if len(list) > maxAddresses+1 {
+			t.Fatalf("%d addresses", len(list))
+		}
+		inGroup := false
+		for _, a := range list {
+			for _, s := range []string{a.Name, a.Mailbox, a.Host} {
+				if strings.ContainsAny(s, "\r\n") {
+					t.Fatalf("line end in %+v", a)
+				}
+			}
+			switch {
+			case a.Host != "" && a.Mailbox != "":
+			case a.Host == "" && a.Mailbox != "" && a.Name == "":
+				if inGroup {
+					t.Fatalf("nested group in %q", value)
+				}
+				inGroup = true
+			case a == imap.Address{}:
+				if !inGroup {
+					t.Fatalf("group end without a start in %q", value)
+				}
+				inGroup = false
+			default:
+				t.Fatalf("half an address %+v from %q", a, value)
+			}
+		}
+		if inGroup {
+			t.Fatalf("group left open in %q", value)
+		}
+	})
+}
+
+// FuzzWireStrings: whatever a message's header holds, the ENVELOPE and
+// BODYSTRUCTURE written to a client without UTF8=ACCEPT carry no 8-bit
+// octet, NUL, CR or LF in any string, and those written to a UTF8=ACCEPT
+// client carry only valid UTF-8 (downgrade.go).
+func FuzzWireStrings(f *testing.F) {
+	f.Add([]byte(mpMessage))
+	f.Add([]byte("From: J\xc3\xbcrgen <j\xc3\xbcrgen@example.net>\r\nSubject: 8bit \xff \x00\r\n\r\nx"))
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/pdf; name=\"caf\xc3\xa9.pdf\"\r\n" +
+		"Content-Disposition: attachment; filename*=UTF-8''%E2%82%AC%20rates.pdf\r\n\r\nAAAA\r\n--b\r\n" +
+		"Content-Type: message/rfc822\r\n\r\nFrom: \xc3\xbc@example.net\r\n\r\nhi\r\n--b--\r\n"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		root, err := parseLayout(bytes.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := newMeta(root, int64(len(msg)), true)
+		for _, utf8OK := range []bool{false, true} {
+			check := func(s string) {
+				if strings.ContainsAny(s, "\x00\r\n") {
+					t.Fatalf("NUL or line end sent (utf8 %v): %q", utf8OK, s)
+				}
+				if !utf8OK && has8bit(s) || utf8OK && !utf8.ValidString(s) {
+					t.Fatalf("8-bit string sent (utf8 %v): %q", utf8OK, s)
+				}
+			}
+			walkEnvelope(wireEnvelope(m.envelope, utf8OK), check)
+			walkStructure(wireStructure(m.structure, utf8OK), check)
+		}
+	})
+}
+
+func walkEnvelope(env *imap.Envelope, f func(string)) {
+	if env == nil {
+		return
+	}
+	f(env.Subject)
+	f(env.MessageID)
+	for _, id := range env.InReplyTo {
+		f(id)
+	}
+	for _, l := range [][]imap.Address{env.From, env.Sender, env.ReplyTo, env.To, env.Cc, env.Bcc} {
+		for _, a := range l {
+			f(a.Name)
+			f(a.Mailbox)
+			f(a.Host)
+		}
+	}
+}
+
+func walkStructure(bs imap.BodyStructure, f func(string)) {
+	params := func(m map[string]string) {
+		for k, v := range m {
+			f(k)
+			f(v)
+		}
+	}
+	disp := func(d *imap.BodyStructureDisposition) {
+		if d != nil {
+			f(d.Value)
+			params(d.Params)
+		}
+	}
+	switch bs := bs.(type) {
+	case *imap.BodyStructureSinglePart:
+		for _, s := range []string{bs.Type, bs.Subtype, bs.ID, bs.Description, bs.Encoding} {
+			f(s)
+		}
+		params(bs.Params)
+		if m := bs.MessageRFC822; m != nil {
+			walkEnvelope(m.Envelope, f)
+			walkStructure(m.BodyStructure, f)
+		}
+		if x := bs.Extended; x != nil {
+			disp(x.Disposition)
+			for _, l := range x.Language {
+				f(l)
+			}
+			f(x.Location)
+		}
+	case *imap.BodyStructureMultiPart:
+		f(bs.Subtype)
+		for _, c := range bs.Children {
+			walkStructure(c, f)
+		}
+		if x := bs.Extended; x != nil {
+			params(x.Params)
+			disp(x.Disposition)
+			for _, l := range x.Language {
+				f(l)
+			}
+			f(x.Location)
+		}
+	}
 }

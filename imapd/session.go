@@ -166,6 +166,14 @@ func (ss *session) closeSelection() {
 	ss.saved = nil // RFC 5182 §2.1: the saved result ends with the selection
 }
 
+// utf8Accepted reports whether the client has enabled UTF8=ACCEPT (RFC
+// 9755), or IMAP4rev2, which includes it: it may then be sent UTF-8 in
+// quoted strings (downgrade.go).
+func (ss *session) utf8Accepted() bool {
+	caps := ss.conn.EnabledCaps()
+	return caps.Has(imap.CapUTF8Accept) || caps.Has(imap.CapIMAP4rev2)
+}
+
 // errNotSelected guards selected-state methods; the library checks the
 // state first, so this is defensive.
 var errNotSelected = badRequest("No mailbox selected")

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-message/textproto"
 )
 
@@ -45,7 +44,7 @@ func parseHead(r io.Reader, size int64) (*entity, error) {
 
 // newMeta builds what FETCH needs from a layout.
 func newMeta(root *entity, size int64, full bool) *msgMeta {
-	m := &msgMeta{size: size, layout: root, full: full, envelope: imapserver.ExtractEnvelope(root.Header)}
+	m := &msgMeta{size: size, layout: root, full: full, envelope: extractEnvelope(root.Header)}
 	m.cost = metaCost(root)
 	if full {
 		m.structure = bodyStructure(root)
@@ -96,7 +95,7 @@ func bodyStructure(e *entity) imap.BodyStructure {
 		// RFC 9051 §9 body-type-msg: envelope, body and lines are required.
 		inner := &imap.BodyStructureMessageRFC822{NumLines: e.BodyLines}
 		if e.Message != nil {
-			inner.Envelope = imapserver.ExtractEnvelope(e.Message.Header)
+			inner.Envelope = extractEnvelope(e.Message.Header)
 			inner.BodyStructure = bodyStructure(e.Message)
 		} else {
 			inner.Envelope = &imap.Envelope{}
