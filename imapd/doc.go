@@ -18,4 +18,57 @@
 // goroutine (IDLE runs on a second goroutine while the first waits for
 // DONE). No lock of this package is held while writing to a client; the
 // store takes its own locks inside its methods.
+//
+// # Known library limits
+//
+// The imapserver library (go-imap v2.0.0-beta.8) parses every command and
+// answers some mistakes itself, before the session is called; nothing here
+// works around them. TestLibraryLimits pins each answer, so that a library
+// upgrade that changes one is noticed and this list kept true.
+//
+// Client mistakes the library answers NO [SERVERBUG] (its decoder returns
+// an untyped error, which it reports as a server bug), where BAD or NO
+// [CANNOT] would be right:
+//   - a mailbox name or LIST pattern that is not valid modified UTF-7 or
+//     holds a control character (RFC 3501 §5.1.3), in any command that
+//     names a mailbox: CREATE "tab<TAB>name", SELECT "&Jjo", CREATE
+//     "&AC8-" (an encoded "/");
+//   - a sequence set with 0 or a number over 2^32-1 (RFC 9051 §9
+//     nz-number): FETCH 0, FETCH 4294967296, UID FETCH 0;
+//   - an unknown or malformed SEARCH key and SEARCH keys nested deeper than
+//     the library's limit: SEARCH FOO, SEARCH SINCE yesterday, SEARCH
+//     ((((...ALL...));
+//   - an AUTHENTICATE initial response that is not base64 (RFC 4959):
+//     AUTHENTICATE PLAIN !!!. (A PLAIN message that is base64 but not a
+//     PLAIN message, "=" or an empty line included, reaches the session's
+//     own SASL server and is NO [AUTHENTICATIONFAILED], login.go.)
+//   - an APPEND date-time that does not exist ("31-Feb-2020 ...").
+//
+// Other library behaviour a client may meet:
+//   - After a parse error the library discards the rest of the command
+//     line, but stops at a literal header: the literal's octets are then
+//     read as the next command. Only a client that breaks LITERAL- (a
+//     non-synchronizing literal it should not have sent) or sends an
+//     invalid APPEND date is affected; "x APPEND INBOX \"31-Feb-2020
+//     10:00:00 +0100\" {8+}" followed by "b NOOP" runs NOOP.
+//   - An empty command line, or a tag that is not an atom (a quoted
+//     string, a NUL), ends the connection without a response.
+//   - SEARCH RETURN (SAVE) with no other return option still sends an
+//     ESEARCH response (RFC 5182 §1: SAVE alone "suppresses any SEARCH
+//     response").
+//   - SEARCH SMALLER n LARGER m loses SMALLER: imap.SearchCriteria.And
+//     keeps one of the two size bounds, so the result is that of LARGER
+//     alone (LARGER m SMALLER n works).
+//   - BODY[HEADER.FIELDS ()] (an empty list, which RFC 9051 §9 does not
+//     allow) is accepted and read as BODY[HEADER]: the whole header is sent.
+//   - A command pipelined after STARTTLS, before the TLS handshake, is
+//     read as TLS and breaks the handshake; it is never executed, so this
+//     is safe.
+//   - The library does not tell the session whether an APPEND literal was
+//     literal8 (RFC 3516 §4.4), so a NUL octet is refused in both
+//     (append.go); it writes an empty AUTHENTICATE challenge as "+ =".
+//   - ENVELOPE: the library Q-encodes subject and display names that hold
+//     8-bit octets even for a UTF8=ACCEPT client, formats the date again
+//     (one that does not parse is NIL) and puts message IDs back between
+//     "<" and ">" (envelope.go, downgrade.go).
 package imapd

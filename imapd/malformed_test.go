@@ -152,3 +152,71 @@ func TestShutdown(t *testing.T) {
 	}
 	e.waitLog("session end", 2)
 }
+
+// TestLibraryLimits pins the answers the imapserver library gives by
+// itself, before the session is called (doc.go, "Known library limits").
+// None of them is what this package would answer; if one changes after a
+// library upgrade, the limit may be gone: update doc.go and this test.
+// Each leaves the session working and the store unchanged.
+func TestLibraryLimits(t *testing.T) {
+	e := newEnv(t, nil)
+	e.deliver(simple("s", strings.Repeat("x", 10)+"\r\n"), simple("m", strings.Repeat("x", 150)+"\r\n"),
+		simple("l", strings.Repeat("x", 600)+"\r\n"))
+	before := e.snapshot("INBOX")
+	r := e.rawLogin()
+	r.ok("s", "SELECT INBOX")
+	serverBug := "NO [SERVERBUG] Internal server error"
+	for _, tc := range []struct{ cmd, want string }{
+		// Mailbox names that are not modified UTF-7 (RFC 3501 §5.1.3).
+		{"CREATE \"tab\tname\"", serverBug},
+		{`CREATE "&AC8-slash"`, serverBug},
+		{`SELECT "&Jjo"`, serverBug},
+		{`LIST "" "&Jjo"`, serverBug},
+		// Sequence numbers out of nz-number's range (RFC 9051 §9).
+		{"FETCH 0 FLAGS", serverBug},
+		{"UID FETCH 0 FLAGS", serverBug},
+		{"FETCH 4294967296 FLAGS", serverBug},
+		// SEARCH keys nested past the decoder's depth limit (1000).
+		{"SEARCH " + strings.Repeat("(", 1000) + "ALL" + strings.Repeat(")", 1000), serverBug},
+		// SAVE alone should suppress the ESEARCH response (RFC 5182 §1).
+		{"SEARCH RETURN (SAVE) ALL", `* ESEARCH (TAG "a") ALL 1:3|OK SEARCH completed`},
+		// SMALLER is lost when LARGER follows it; the other order works.
+		{"SEARCH SMALLER 300 LARGER 200", "* SEARCH 2 3|OK SEARCH completed"},
+		{"SEARCH LARGER 200 SMALLER 300", "* SEARCH 2|OK SEARCH completed"},
+	} {
+		u, tagged := r.cmd("a", tc.cmd)
+		got := strings.Join(append(u, strings.TrimPrefix(tagged, "a ")), "|")
+		if got != tc.want {
+			t.Errorf("%.50q:\n got %q\nwant %q", tc.cmd, got, tc.want)
+		}
+	}
+	// HEADER.FIELDS () is read as HEADER.
+	u := r.ok("h", "FETCH 1 (BODY.PEEK[HEADER.FIELDS ()])")
+	if len(u) != 1 || !strings.HasPrefix(u[0], "* 1 FETCH (BODY[HEADER] {") {
+		t.Errorf("HEADER.FIELDS (): %q", u)
+	}
+	// After the parse error of an APPEND date, the literal is read as a
+	// command.
+	r.send(`b APPEND INBOX "31-Feb-2020 10:00:00 +0100" {8+}` + "\r\nc NOOP")
+	u, tagged := r.until("c")
+	if len(u) != 1 || u[0] != "b "+serverBug || tagged != "c OK NOOP completed" {
+		t.Errorf("command in a literal: %q %q", u, tagged)
+	}
+	r.ok("d", "NOOP")
+	if e.snapshot("INBOX") != before {
+		t.Errorf("the store changed")
+	}
+
+	// Not base64 as AUTHENTICATE's initial response.
+	r2 := e.raw()
+	if _, tagged := r2.cmd("a", "AUTHENTICATE PLAIN !!!notbase64"); tagged != "a "+serverBug {
+		t.Errorf("AUTHENTICATE with a bad initial response: %q", tagged)
+	}
+	r2.ok("b", "NOOP")
+	// An empty line, or a tag that is not an atom, ends the connection.
+	for _, line := range []string{"", `"quoted tag" NOOP`, "\x00\x01 NOOP"} {
+		r3 := e.rawLogin()
+		r3.send(line)
+		r3.expectClosed()
+	}
+}
