@@ -63,3 +63,24 @@ func TestCreateRefusedLeavesNoParents(t *testing.T) {
 		}
 	}
 }
+
+// A name the library decodes but that holds a control character (here
+// U+0001 and NUL, written in modified UTF-7) is the session's to answer:
+// NO [CANNOT], in every command that names a mailbox (RFC 5530 §3). Names
+// the library cannot decode are its own (doc.go, TestLibraryLimits).
+func TestControlCharacterNames(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.rawLogin()
+	before := e.userDirs()
+	for _, cmd := range []string{
+		`CREATE "&AAE-"`, `CREATE "a/&AAA-b"`, `SELECT "&AAE-"`, `DELETE "&AAE-"`, `RENAME INBOX "&AAE-"`,
+		`SUBSCRIBE "&AAE-"`, `STATUS "&AAE-" (MESSAGES)`,
+	} {
+		if _, tagged := r.cmd("a", cmd); tagged != "a NO [CANNOT] Invalid mailbox name" {
+			t.Errorf("%s: %q", cmd, tagged)
+		}
+	}
+	if after := e.userDirs(); !slices.Equal(after, before) {
+		t.Errorf("the tree changed: %q", after)
+	}
+}
