@@ -124,7 +124,7 @@ func (m *Maildir) Deliver(ctx context.Context, users []string, r io.Reader) erro
 	if len(us) == 0 {
 		return fmt.Errorf("%w: no recipients", ErrNoUser)
 	}
-	tmp, unique, disk, size, err := m.writeTemp(us[0].tmpDir(), r, time.Time{})
+	tmp, unique, disk, size, err := m.writeTemp(us[0].tmpDir(), &finalNewline{r: r}, time.Time{})
 	if err != nil {
 		return err
 	}
@@ -265,4 +265,45 @@ func (f *folderState) removeMsgsLocked(ms []*message, origin *handle) error {
 	f.notifyAllLocked(origin)
 	f.maybeCompactLocked()
 	return nil
+}
+
+// finalNewline passes r through and adds CRLF at the end when r did not end
+// with a line feed, as Postfix does: mail arriving over SMTP (BDAT can send
+// a last line without one) is stored as whole lines, so that the size POP3
+// LIST reports is what RETR sends, terminator aside (RFC 1939 §5 LIST,
+// RFC 5322 §2.3). IMAP APPEND keeps exactly what the client sent.
+type finalNewline struct {
+	r      io.Reader
+	sawAny bool
+	lastLF bool
+	ended  bool
+	tail   []byte // owed after r ended
+}
+
+func (f *finalNewline) Read(p []byte) (int, error) {
+	if f.ended {
+		if len(f.tail) == 0 {
+			return 0, io.EOF
+		}
+		n := copy(p, f.tail)
+		f.tail = f.tail[n:]
+		return n, nil
+	}
+	n, err := f.r.Read(p)
+	if n > 0 {
+		f.sawAny, f.lastLF = true, p[n-1] == '\n'
+	}
+	if err != io.EOF {
+		return n, err
+	}
+	f.ended = true
+	if f.sawAny && !f.lastLF {
+		f.tail = []byte("\r\n")
+	}
+	k := copy(p[n:], f.tail)
+	f.tail = f.tail[k:]
+	if n+k == 0 {
+		return 0, io.EOF
+	}
+	return n + k, nil
 }

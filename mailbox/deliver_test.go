@@ -167,8 +167,8 @@ func TestDeliverTooBig(t *testing.T) {
 	if fs, tmp := files(t, d), tmpFiles(t, d); len(fs)+len(tmp) != 0 {
 		t.Fatalf("left: %v %v", fs, tmp)
 	}
-	// Exactly the limit (in CRLF octets) is fine.
-	mustDeliver(t, s, strings.Repeat("x\n", 33)+"x", "alice@example.org")
+	// Exactly the limit (in CRLF octets, final line end included) is fine.
+	mustDeliver(t, s, strings.Repeat("x\n", 32)+"xx\n", "alice@example.org")
 	_, _, err = mustAccount(t, s, "alice@example.org").Append("INBOX", strings.NewReader(strings.Repeat("x", 101)), nil, timeZero)
 	if !errors.Is(err, ErrTooBig) {
 		t.Fatalf("append err = %v", err)
@@ -225,4 +225,44 @@ func TestDeliverIndexDurable(t *testing.T) {
 	if !bytes.HasSuffix(snapshotBytes(d), []byte("\n")) {
 		t.Fatal("snapshot")
 	}
+}
+
+// Mail delivered without a final line end (SMTP BDAT allows it) is stored
+// as whole lines, so that POP3 LIST's size is what RETR sends; Append keeps
+// the client's octets exactly.
+func TestDeliverAddsFinalNewline(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"Subject: x\r\n\r\nno newline at the end", "Subject: x\r\n\r\nno newline at the end\r\n"},
+		{"Subject: x\r\n\r\nends well\r\n", "Subject: x\r\n\r\nends well\r\n"},
+		{"Subject: x\n\nbare LF end\n", "Subject: x\r\n\r\nbare LF end\r\n"},
+	} {
+		// One octet at a time, so the end arrives in a read of its own.
+		got, size := deliverAndRead(t, iotest.OneByteReader(strings.NewReader(tc.in)))
+		if got != tc.want || size != int64(len(tc.want)) {
+			t.Errorf("Deliver(%q): stored %q (size %d), want %q (size %d)", tc.in, got, size, tc.want, len(tc.want))
+		}
+		got, size = deliverAndRead(t, strings.NewReader(tc.in))
+		if got != tc.want || size != int64(len(tc.want)) {
+			t.Errorf("Deliver(%q) in one read: stored %q (size %d), want %q", tc.in, got, size, tc.want)
+		}
+	}
+}
+
+// deliverAndRead delivers r to a fresh store and reads the message back.
+func deliverAndRead(t *testing.T, r io.Reader) (string, int64) {
+	t.Helper()
+	s, _ := testStore(t, Options{})
+	if err := s.Deliver(context.Background(), []string{"u@example.org"}, r); err != nil {
+		t.Fatal(err)
+	}
+	f := mustOpen(t, mustAccount(t, s, "u@example.org"), "INBOX", true)
+	ms := mustMessages(t, f)
+	if len(ms) != 1 {
+		t.Fatalf("%d messages", len(ms))
+	}
+	got, size := readMsg(t, f, ms[0].UID)
+	if ms[0].Size != size {
+		t.Errorf("index size %d, read %d", ms[0].Size, size)
+	}
+	return got, ms[0].Size
 }
