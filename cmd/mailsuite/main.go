@@ -47,6 +47,11 @@ Commands:
   alias del ALIAS             delete an alias
   alias list                  list the aliases and their targets
   config check                check the config and show where each service listens
+  queue list                  list the messages waiting for delivery to other domains
+  queue show ID               show one queued message: recipients, attempts, errors, header
+  queue retry [ID|all]        try a message (or all) again now
+  queue delete ID             drop a message from the queue without telling its sender
+  dkim keygen DOMAIN          make DKIM signing keys for DOMAIN and print its DNS records
   help                        show this help
 
 The config file is --config FILE (before or after the command, or
@@ -185,6 +190,10 @@ func dispatch(inv invocation, stdin io.Reader, stdout, stderr io.Writer) error {
 		return aliasCommand(inv, rest, stdout, stderr)
 	case "config":
 		return configCommand(inv, rest, stdout)
+	case "queue":
+		return queueCommand(inv, rest, stdout) // queuecmd.go
+	case "dkim":
+		return dkimCommand(inv, rest, stdout) // dkimcmd.go
 	}
 	return usagef("unknown command %q", cmd)
 }
@@ -216,11 +225,14 @@ func subcommand(group string, rest []string, subs map[string][2]int) (string, []
 
 // argNames says what each sub-command's arguments are, for messages.
 var argNames = map[string]string{
-	"user add":    "an ADDRESS",
-	"user del":    "an ADDRESS",
-	"user passwd": "an ADDRESS",
-	"alias add":   "an ALIAS and at least one TARGET",
-	"alias del":   "an ALIAS",
+	"user add":     "an ADDRESS",
+	"user del":     "an ADDRESS",
+	"user passwd":  "an ADDRESS",
+	"alias add":    "an ALIAS and at least one TARGET",
+	"alias del":    "an ALIAS",
+	"queue show":   "a queue ID (see mailsuite queue list)",
+	"queue delete": "a queue ID (see mailsuite queue list)",
+	"dkim keygen":  "a DOMAIN",
 }
 
 // loadConfig finds, loads and validates the config. path is "" for the

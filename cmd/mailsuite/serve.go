@@ -23,6 +23,7 @@ import (
 	"github.com/mailsuite/mailsuite/mailbox"
 	"github.com/mailsuite/mailsuite/pop3d"
 	"github.com/mailsuite/mailsuite/smtpd"
+	"github.com/mailsuite/mailsuite/smtpd/queue"
 	"github.com/mailsuite/mailsuite/users"
 )
 
@@ -44,6 +45,7 @@ type running struct {
 	log    *slog.Logger
 	users  *users.FileDB
 	store  *mailbox.Maildir
+	queue  *queue.Queue // outbound.go
 	cert   *certs.Holder
 	lock   *os.File
 	names  []string
@@ -64,7 +66,7 @@ func runServe(ctx context.Context, cfg *config.Config, cfgSource string, logger 
 	}
 	logger.Info("effective config", "config", cfg)
 
-	r, err := start(cfg, logger)
+	r, err := start(cfg, logger, outboundHooks{})
 	if err != nil {
 		return err
 	}
@@ -89,7 +91,7 @@ func runServe(ctx context.Context, cfg *config.Config, cfgSource string, logger 
 
 // start opens the stores, binds every listener (so that a port in use fails
 // before anything is served) and serves them.
-func start(cfg *config.Config, logger *slog.Logger) (*running, error) {
+func start(cfg *config.Config, logger *slog.Logger, hooks outboundHooks) (*running, error) {
 	r := &running{cfg: cfg, log: logger}
 	ok := false
 	defer func() {
@@ -124,6 +126,9 @@ func start(cfg *config.Config, logger *slog.Logger) (*running, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mail store %s: %w", filepath.Join(cfg.DataDir, "mail"), err)
+	}
+	if err := r.openQueue(hooks); err != nil {
+		return nil, err
 	}
 	r.cert, err = certs.New(certs.Source{
 		CertFile: cfg.TLS.CertFile,
@@ -169,6 +174,7 @@ func start(cfg *config.Config, logger *slog.Logger) (*running, error) {
 			}
 		}()
 	}
+	r.queue.Start()
 	logger.Info("mailsuite ready", "hostname", cfg.Hostname, "domains", cfg.Domains, "data_dir", cfg.DataDir)
 	ok = true
 	return r, nil
@@ -212,6 +218,8 @@ func (r *running) newServer(name string, tlsConfig *tls.Config) server {
 			// Also capped across all listeners by internal/connlimit.
 			MaxConnectionsPerIP: cfg.Limits.MaxConnectionsPerIP,
 			AuthDelay:           time.Second,
+			Outbound:            r.queue,
+			CopyToSent:          cfg.Outbound.CopyToSent,
 			Logger:              log,
 		})
 	case "imap", "imaps":
@@ -273,6 +281,10 @@ func (r *running) reload(cfgSource string) {
 		r.log.Error("certificate reload failed; keeping the old one", "err", err)
 		failed = append(failed, "tls")
 	}
+	if err := r.queue.ReloadKeys(); err != nil {
+		r.log.Error("DKIM key reload failed; keeping the old keys", "err", err)
+		failed = append(failed, "dkim")
+	}
 	if len(failed) > 0 {
 		r.log.Warn("reload incomplete; the server runs on, with the old state of what failed", "failed", failed)
 		return
@@ -308,6 +320,9 @@ func restartOnly(old, new *config.Config) []string {
 	if old.RecipientDelimiter != new.RecipientDelimiter {
 		keys = append(keys, "recipient_delimiter")
 	}
+	if !old.Outbound.Equal(new.Outbound) {
+		keys = append(keys, "outbound")
+	}
 	return keys
 }
 
@@ -328,6 +343,11 @@ func (r *running) shutdown() error {
 	}
 	wg.Wait()
 	r.served.Wait()
+	// Deliveries in progress finish within what is left of the grace
+	// period; one cut short is tried again after the next start.
+	if err := r.queue.Shutdown(ctx); err != nil {
+		r.log.Warn("outbound deliveries cut at shutdown; they will be retried", "err", err)
+	}
 	r.closeAll()
 	r.log.Info("stopped")
 	return nil
@@ -340,6 +360,9 @@ func (r *running) closeAll() {
 		if i < len(r.srvs) {
 			r.srvs[i].Close()
 		}
+	}
+	if r.queue != nil {
+		r.queue.Close()
 	}
 	if r.store != nil {
 		r.store.Close()

@@ -68,7 +68,7 @@ func (q *Queue) serveRequests() {
 		case "delete":
 			answer = answerText("deleted "+target, q.Delete(target))
 		default:
-			answer = "error: unknown request " + name
+			answer = answerText("", fmt.Errorf("unknown request %q", name))
 		}
 		q.log.Info("queue request", "request", verb, "target", target, "answer", answer)
 		os.WriteFile(filepath.Join(q.ctlDir, name+ansSuffix), []byte(answer+"\n"), 0o600)
@@ -76,11 +76,16 @@ func (q *Queue) serveRequests() {
 	}
 }
 
+// answerText is the answer file's line: "ok: TEXT", "notqueued: ID" or
+// "error: TEXT".
 func answerText(ok string, err error) string {
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrNotQueued):
+		return "notqueued: " + err.Error()
+	case err != nil:
 		return "error: " + err.Error()
 	}
-	return ok
+	return "ok: " + ok
 }
 
 func parseRequestName(name string) (verb, target, nonce string) {
@@ -162,11 +167,14 @@ func Request(ctx context.Context, dir, verb, target string) (string, error) {
 	for {
 		if data, err := os.ReadFile(ans); err == nil {
 			os.Remove(ans)
-			text := strings.TrimSpace(string(data))
-			if msg, isErr := strings.CutPrefix(text, "error: "); isErr {
-				return "", errors.New(msg)
+			status, text, _ := strings.Cut(strings.TrimSpace(string(data)), ": ")
+			switch status {
+			case "ok":
+				return text, nil
+			case "notqueued":
+				return "", fmt.Errorf("%w: %s", ErrNotQueued, target)
 			}
-			return text, nil
+			return "", errors.New(text)
 		}
 		select {
 		case <-t.C:
