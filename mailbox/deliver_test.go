@@ -21,9 +21,10 @@ func TestDeliverRoundTrip(t *testing.T) {
 		{"crlf", "Subject: x\r\n\r\nhello\r\n", "Subject: x\n\nhello\n", "Subject: x\r\n\r\nhello\r\n"},
 		{"dot lines", "Subject: d\r\n\r\n.\r\n..\r\n.hidden\r\n", "Subject: d\n\n.\n..\n.hidden\n", "Subject: d\r\n\r\n.\r\n..\r\n.hidden\r\n"},
 		{"bare lf becomes crlf", "A: b\n\nc\n", "A: b\n\nc\n", "A: b\r\n\r\nc\r\n"},
-		{"no final eol", "A: b\r\n\r\nc", "A: b\n\nc", "A: b\r\n\r\nc"},
+		// Delivery ends the last line (finalNewline); Append does not.
+		{"no final eol", "A: b\r\n\r\nc", "A: b\n\nc\n", "A: b\r\n\r\nc\r\n"},
 		{"bare cr kept", "A: b\r\n\r\nx\ry\r\n", "A: b\n\nx\ry\n", "A: b\r\n\r\nx\ry\r\n"},
-		{"cr at end", "A\r", "A\r", "A\r"},
+		{"cr at end", "A\r", "A\r\n", "A\r\n"},
 		{"5 MiB", "Subject: big\r\n\r\n" + big, "Subject: big\n\n" + strings.ReplaceAll(big, "\r\n", "\n"), "Subject: big\r\n\r\n" + big},
 	}
 	for _, tc := range cases {
