@@ -31,10 +31,14 @@ type conn struct {
 	stop   func() bool
 }
 
+// quitTimeout bounds the wait for the reply to QUIT, which nothing
+// depends on.
+const quitTimeout = 30 * time.Second
+
 // quit ends the session politely (RFC 5321 §4.1.1.10), then closes.
 func (c *conn) quit() {
 	if !c.broken {
-		c.cl.CommandTimeout = c.q.opts.CommandTimeout
+		c.cl.CommandTimeout = min(c.q.opts.CommandTimeout, quitTimeout)
 		c.cl.Quit()
 	}
 	c.close()

@@ -54,7 +54,7 @@ type entry struct {
 	dirty   bool // rec differs from the file (a write failed)
 	removed bool // files gone; no more writes
 
-	// Guarded by Queue.mu:
+	// Guarded by Queue.mu (taken before mu when both are held):
 	jobs    []*job // scheduled, not running
 	running int    // jobs being attempted
 	deleted bool   // `queue delete`: drop after the running jobs end

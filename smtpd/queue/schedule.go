@@ -229,7 +229,10 @@ func (q *Queue) starvingLocked(key string) bool {
 // the queue. Queue.mu is held.
 func (q *Queue) requeueLocked(e *entry, retry []int, at time.Time, local bool) {
 	e.running--
-	if !e.deleted && !e.removed && q.entries[e.id] == e {
+	e.mu.Lock()
+	removed := e.removed
+	e.mu.Unlock()
+	if !e.deleted && !removed && q.entries[e.id] == e {
 		if len(retry) > 0 {
 			q.pushLocked(e, &job{id: e.id, key: q.routeKeyIdx(e, retry[0]), idx: retry, at: at, hi: -1})
 		}
@@ -243,14 +246,15 @@ func (q *Queue) requeueLocked(e *entry, retry []int, at time.Time, local bool) {
 // dropIfGoneLocked forgets a message whose files are gone, or removes a
 // deleted one once nothing runs for it. Queue.mu is held.
 func (q *Queue) dropIfGoneLocked(e *entry) {
+	e.mu.Lock()
 	if e.deleted && e.running == 0 && !e.removed {
-		e.mu.Lock()
 		if err := q.removeFiles(e, true); err != nil {
 			q.log.Error("cannot remove deleted message", "id", e.id, "err", err)
 		}
-		e.mu.Unlock()
 	}
-	if e.removed && e.running == 0 {
+	removed := e.removed
+	e.mu.Unlock()
+	if removed && e.running == 0 {
 		for _, j := range e.jobs {
 			q.unscheduleLocked(j)
 		}
