@@ -3,9 +3,10 @@
 // error, never ignored), validation that reports every problem at once with
 // its key and file:line, and where the file is found (Resolve).
 //
-// It reads the config file and, in Validate, probes data_dir and the TLS
-// files; it reads nothing else and starts nothing. Reload is Load again:
-// the caller decides what a new Config changes.
+// It reads the config file and the TLS files and, in Validate, asks
+// whether data_dir could be created and written; it writes nothing,
+// creates nothing and starts nothing. Reload is Load again: the caller
+// decides what a new Config changes.
 package config
 
 import (

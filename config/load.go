@@ -18,13 +18,13 @@ import (
 // Decoding is strict: an unknown key (including a known key spelled in
 // another case) is an error. Load reports, in one *Error, every problem it
 // can find without writing anything: unknown keys, values of the wrong
-// type or form, and everything Validate checks except the data_dir probe.
+// type or form, and everything Validate checks except data_dir on disk.
 // A file that is not TOML at all yields its one syntax error. Relative
 // paths in the file (data_dir, tls.cert_file, tls.key_file) are taken
 // relative to the file's directory.
 //
 // After Load succeeds, call Validate before using the Config: it also
-// creates data_dir and checks that it is writable.
+// checks that data_dir could be created and written (creating nothing).
 func Load(path string) (*Config, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -57,18 +57,6 @@ func Parse(data []byte, name string) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-// decodeProblem turns the TOML decoder's error into a Problem with the
-// line it names.
-func decodeProblem(c *Config, err error) Problem {
-	var pe toml.ParseError
-	if errors.As(err, &pe) {
-		return Problem{File: c.Path, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
-	}
-	// Type mismatches come as "toml: line N (last key "k"): …"; keep the
-	// decoder's text whole, it names both.
-	return Problem{File: c.Path, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
 }
 
 // unknownKeys reports every key in the file that the schema does not have,

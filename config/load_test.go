@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -164,8 +166,8 @@ func TestLoadSyntaxAndTypeErrors(t *testing.T) {
 	}{
 		{"hostname = \"mail.example.org\"\ndomains = [\"a\"\n", ":2: domains: expected a comma (',') or array terminator (']'), but got end of file"},
 		{"hostname = mail.example.org\n", ":1: hostname: expected value but found \"mail\" instead"},
-		{"hostname = 42\n", `: line 1 (last key "hostname"): incompatible types: TOML value has type int64; destination has type string`},
-		{"[limits]\nmax_recipients = \"ten\"\n", `: line 2 (last key "limits.max_recipients"): incompatible types: TOML value has type string; destination has type integer`},
+		{"hostname = 42\n", `:1: hostname: is a whole number; it must be a string in quotes`},
+		{"[limits]\nmax_recipients = \"ten\"\n", `:2: limits.max_recipients: is a string; it must be a whole number`},
 		{"hostname = \"a\"\nhostname = \"b\"\n", `:2: hostname: Key 'hostname' has already been defined.`},
 	}
 	for i, tt := range tests {
@@ -208,5 +210,41 @@ w = [
 	}
 	if _, ok := got["t.fake"]; ok {
 		t.Error("a line inside a multi-line string was taken for a key")
+	}
+}
+
+// A value of the wrong type is reported like every other problem, as
+// file:line: key: message, saying what the value is and what it must be.
+func TestLoadTypeErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		content string
+		want    string
+	}{
+		{"hostname = \"mail.example.org\"\n\n\ndata_dir = true\n", `:4: data_dir: is true or false; it must be a string in quotes`},
+		{"domains = \"example.org\"\n", `:1: domains: is a string; it must be an array of strings, like ["a", "b"]`},
+		{"domains = [\"example.org\", 7]\n", `:1: domains: has an entry that is a whole number; each must be a string in quotes`},
+		{"# listen\nlisten = \"0.0.0.0:25\"\n", `:2: listen: is a string; it must be a table`},
+		{"[listen]\nimap = 143\n", `:2: listen.imap: is a whole number; it must be a string in quotes`},
+		{"[auth]\nallow_plaintext = \"yes\"\n", `:2: auth.allow_plaintext: is a string; it must be true or false`},
+		{"[limits]\n\nmax_message_size = 1.5e6\n", `:3: limits.max_message_size: is a decimal number; it must be a whole number`},
+		{"[timeouts]\nsmtp = [\"5m\"]\n", `:2: timeouts.smtp: is an array; it must be a duration in quotes, like "5m"`},
+		{"[log]\nlevel = 2024-01-02T03:04:05Z\n", `:2: log.level: is a date or time; it must be a string in quotes`},
+		{"[log]\nformat = {kind = \"json\"}\n", `:2: log.format: is a table; it must be a string in quotes`},
+	}
+	for i, tt := range tests {
+		path := writeFile(t, dir, fmt.Sprintf("t%d.toml", i), tt.content)
+		got := problemStrings(t, func() error { _, err := Load(path); return err }())
+		if len(got) != 1 || got[0] != path+tt.want {
+			t.Errorf("Load(%q):\n%q\nwant:\n%q", tt.content, got, path+tt.want)
+		}
+	}
+	// Text the reader does not know keeps the decoder's words, with the file.
+	c := &Config{Path: "/x.toml"}
+	if p := decodeProblem(c, errors.New("toml: something new")); p.String() != "/x.toml: something new" {
+		t.Errorf("unknown decoder error: %q", p.String())
+	}
+	if p, ok := typeProblem(c, `toml: (last key "hostname"): incompatible types: TOML value has type int64; destination has type string`); !ok || p.String() != "/x.toml: hostname: is a whole number; it must be a string in quotes" {
+		t.Errorf("error without a line: %q, %v", p.String(), ok)
 	}
 }

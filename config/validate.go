@@ -2,20 +2,25 @@ package config
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/mailsuite/mailsuite/users"
 )
 
 // Validate checks the configuration and reports every problem at once, in
 // an *Error, each naming its key (and file:line for a loaded file). Beyond
-// what Load already checks, it creates data_dir if needed and proves it
-// writable with a probe file.
+// what Load already checks, it checks that data_dir could be created and
+// written (checkDataDir). It changes nothing on disk: a check has no side
+// effects, and serve creates data_dir itself.
 func (c *Config) Validate() error {
 	ps := &problems{c: c}
 	c.check(ps)
@@ -25,7 +30,8 @@ func (c *Config) Validate() error {
 	return ps.err()
 }
 
-// check runs every check that writes nothing.
+// check runs every check that looks at nothing but the config and the TLS
+// files.
 func (c *Config) check(ps *problems) {
 	c.checkNames(ps)
 	c.checkListen(ps)
@@ -248,24 +254,56 @@ func (c *Config) checkLimits(ps *problems) {
 	}
 }
 
-// checkDataDir creates data_dir (0700) if needed and writes and removes a
-// probe file in it.
+// checkDataDir checks, without creating or writing anything, that serve
+// could make data_dir and write in it: data_dir is a directory we may
+// write in, or it is missing and the nearest directory above it that
+// exists is one we may write in. (serve and the user commands create it.)
+//
+// Permission is the kernel's answer to access(2) for write and search.
+// That catches missing permission and read-only file systems, but a
+// superuser passes permission bits, and a few special file systems (sysfs)
+// refuse writes that access(2) allows; serve then fails on its own mkdir
+// or lock file, naming data_dir.
 func (c *Config) checkDataDir(ps *problems) {
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+	dir := filepath.Clean(c.DataDir)
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && !fi.IsDir():
+		ps.add("data_dir", fmt.Sprintf("%q exists and is not a directory", c.DataDir))
+		return
+	case err == nil:
+		if err := mayWriteIn(dir); err != nil {
+			ps.add("data_dir", fmt.Sprintf("cannot write in %q: %s", c.DataDir, errText(err)))
+		}
+		return
+	case !errors.Is(err, fs.ErrNotExist):
+		// ENOTDIR (a file on the way), EACCES (a directory we may not
+		// search), a loop: mkdir would fail the same way.
 		ps.add("data_dir", fmt.Sprintf("cannot create %q: %s", c.DataDir, errText(err)))
 		return
 	}
-	f, err := os.CreateTemp(c.DataDir, ".write-probe-*")
-	if err == nil {
-		_, err = f.Write([]byte("ok\n"))
-		if cerr := f.Close(); err == nil {
-			err = cerr
+	// Missing. A stat that says so has looked through every ancestor that
+	// exists, so the nearest one is a directory; mkdir -p needs to write
+	// in it.
+	for parent := filepath.Dir(dir); ; parent = filepath.Dir(parent) {
+		_, err := os.Stat(parent)
+		if errors.Is(err, fs.ErrNotExist) && filepath.Dir(parent) != parent {
+			continue
 		}
-		if rerr := os.Remove(f.Name()); err == nil {
-			err = rerr
+		if err == nil {
+			err = mayWriteIn(parent)
 		}
+		if err != nil {
+			ps.add("data_dir", fmt.Sprintf("cannot create %q: cannot write in %q: %s", c.DataDir, parent, errText(err)))
+		}
+		return
 	}
-	if err != nil {
-		ps.add("data_dir", fmt.Sprintf("cannot write in %q: %s", c.DataDir, errText(err)))
-	}
+}
+
+// mayWriteIn asks the kernel whether the caller may create files in dir:
+// access(2) with W_OK|X_OK (values from POSIX <unistd.h>), which writes
+// nothing.
+func mayWriteIn(dir string) error {
+	const wOK, xOK = 0x2, 0x1
+	return syscall.Access(dir, wOK|xOK)
 }

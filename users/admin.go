@@ -7,17 +7,54 @@ import (
 )
 
 // localAddress checks an address that is to become a user or an alias: our
-// syntax, no delimiter in the local part, and a local domain. It returns
-// the canonical form.
+// syntax, no delimiter in the local part, a name the mail store can hold,
+// and a local domain. It returns the canonical form.
 func (f *FileDB) localAddress(address string) (string, error) {
 	c, err := canonical(address, f.delim)
 	if err != nil {
 		return "", err
 	}
-	if _, dom := splitCanonical(c); !f.IsLocalDomain(dom) {
+	local, dom := splitCanonical(c)
+	if why := storeNameProblem(local); why != "" {
+		return "", badAddress(address, why)
+	}
+	if !f.IsLocalDomain(dom) {
 		return "", fmt.Errorf("%w: %s; add it to domains in the config first", ErrNotLocal, dom)
 	}
 	return c, nil
+}
+
+// storeNameProblem says why a local part that passed our address syntax
+// still cannot name a user, or "". A user's mail lives in the store under
+// <domain>/<local part> (mailbox/names.go, userPath), and the store refuses
+// a part holding '/' or '\', control characters or spaces, non-UTF-8, or
+// a leading dot. Our dot-atom syntax (localProblem) already refuses all of
+// those but '/', which RFC 5322 §3.2.3 allows in atext; an address with it
+// would be accepted here and its mail deferred by the store forever.
+// Aliases obey the same rule, so that any alias name could later become a
+// user. Addresses already in the file are not re-checked (decodeDB).
+func storeNameProblem(local string) string {
+	if i := strings.IndexAny(local, `/\`); i >= 0 {
+		return fmt.Sprintf("the part before @ contains %q, which a mailbox name cannot hold", rune(local[i]))
+	}
+	return ""
+}
+
+// refuseRemoteTarget is the one check that keeps alias targets inside the
+// local domains. Resolve returns local users only, and nothing forwards
+// mail to another domain yet, so a remote target would be accepted here and
+// its mail silently dropped. When outbound forwarding exists, remove this
+// check and have Resolve hand remote targets to the queue; the rest of
+// AddAlias already skips remote targets in its local checks.
+func (f *FileDB) refuseRemoteTarget(target string) error {
+	c, err := canonical(target, "")
+	if err != nil {
+		return err
+	}
+	if _, dom := splitCanonical(c); !f.IsLocalDomain(dom) {
+		return fmt.Errorf("%w: alias target %s is not in a local domain; outbound forwarding is not available yet", ErrNotLocal, target)
+	}
+	return nil
 }
 
 // exists reports whether c is taken, as an ErrExists error naming what
@@ -139,13 +176,13 @@ func (f *FileDB) ListUsers() ([]string, error) {
 	return out, nil
 }
 
-// AddAlias creates an alias. Each target is an address: a local user, a
-// local alias, or an address in another domain (kept for a future outbound
-// queue; Resolve does not return it). Targets in our domains must exist
-// when the alias is made; duplicates are dropped. Errors: ErrBadAddress
-// (also for no targets, a target equal to the alias, or an alias that
-// would loop back to itself), ErrNotLocal, ErrExists, ErrNoUser (a local
-// target that does not exist).
+// AddAlias creates an alias. Each target is a local user or a local alias
+// (or a subaddress of one) that exists when the alias is made; duplicates
+// are dropped. A target in another domain is refused (refuseRemoteTarget):
+// there is no outbound forwarding yet. Errors: ErrBadAddress (also for no
+// targets, a target equal to the alias, or an alias that would loop back
+// to itself), ErrNotLocal (the alias's domain, or a target's, is not
+// local), ErrExists, ErrNoUser (a target that does not exist).
 func (f *FileDB) AddAlias(alias string, targets []string) error {
 	c, err := f.localAddress(alias)
 	if err != nil {
@@ -160,6 +197,9 @@ func (f *FileDB) AddAlias(alias string, targets []string) error {
 		if err != nil {
 			return err
 		}
+		if err := f.refuseRemoteTarget(n); err != nil {
+			return err
+		}
 		if slices.ContainsFunc(clean, func(s string) bool { return strings.EqualFold(s, n) }) {
 			continue
 		}
@@ -172,12 +212,12 @@ func (f *FileDB) AddAlias(alias string, targets []string) error {
 		for _, t := range clean {
 			tc, _ := canonical(t, "") // normalizeTarget checked it
 			if _, dom := splitCanonical(tc); !f.IsLocalDomain(dom) {
-				continue
+				continue // none today: see refuseRemoteTarget
 			}
 			if tc == c {
 				return fmt.Errorf("%w: alias %s cannot point to itself", ErrBadAddress, c)
 			}
-			x := expansion{f: f, d: d, seen: map[string]bool{}}
+			x := expansion{f: f, d: d, seen: map[string]bool{}, log: f.log}
 			if !x.expand(tc, 0) {
 				return fmt.Errorf("%w: alias target %s is neither a user nor an alias", ErrNoUser, tc)
 			}

@@ -203,7 +203,7 @@ func TestAliases(t *testing.T) {
 	f, path := openTestDB(t)
 	mustAddUser(t, f, "alice@example.org", "pw")
 	mustAddUser(t, f, "bob@example.org", "pw")
-	if err := f.AddAlias("Team@Example.org", []string{"alice@example.org", "Bob@EXAMPLE.org", "BOB@example.org", "Friend@Other.COM"}); err != nil {
+	if err := f.AddAlias("Team@Example.org", []string{"alice@example.org", "Bob@EXAMPLE.org", "BOB@example.org"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.AddAlias("all@example.org", []string{"team@example.org", "bob+lists@example.org"}); err != nil {
@@ -240,7 +240,7 @@ func TestAliases(t *testing.T) {
 	}
 	want := []Alias{
 		{"all@example.org", []string{"team@example.org", "bob+lists@example.org"}},
-		{"team@example.org", []string{"alice@example.org", "Bob@example.org", "Friend@other.com"}},
+		{"team@example.org", []string{"alice@example.org", "Bob@example.org"}},
 	}
 	if len(list) != len(want) {
 		t.Fatalf("ListAliases = %v", list)

@@ -27,6 +27,9 @@ type FileOptions struct {
 	Logger *slog.Logger
 	// HashParams for new passwords; zero fields take argon2id defaults.
 	HashParams HashParams
+	// NoCreate: a missing file (or directory) is not created but read as
+	// an empty database, for callers that only look, like `config check`.
+	NoCreate bool
 }
 
 // FileDB is the embedded users database: one JSON file (see store.go),
@@ -62,8 +65,8 @@ var (
 )
 
 // OpenFile opens the users file at path, creating it (and its directory)
-// empty when it is missing. An existing file that cannot be parsed is an
-// error that names the problem.
+// empty when it is missing, unless opts.NoCreate. An existing file that
+// cannot be parsed is an error that names the problem.
 func OpenFile(path string, opts FileOptions) (*FileDB, error) {
 	if opts.Delimiter == "" {
 		opts.Delimiter = "+"
@@ -87,11 +90,13 @@ func OpenFile(path string, opts FileOptions) (*FileDB, error) {
 		cur:       emptyDB(),
 	}
 	f.SetDomains(opts.Domains)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("users: %w", err)
-	}
-	if err := f.createIfMissing(); err != nil {
-		return nil, err
+	if !opts.NoCreate {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("users: %w", err)
+		}
+		if err := f.createIfMissing(); err != nil {
+			return nil, err
+		}
 	}
 	if err := f.Reload(); err != nil {
 		return nil, err

@@ -70,3 +70,15 @@ func readBytes(t *testing.T, path string) []byte {
 func logger(b *logBuf) *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// storeAlias writes an alias straight into the file, past AddAlias's
+// checks, as an older version or a hand edit may have left it.
+func storeAlias(t *testing.T, f *FileDB, alias string, targets []string) {
+	t.Helper()
+	if err := f.update(func(d *db) error {
+		d.aliases[alias] = targets
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -2,6 +2,7 @@ package users
 
 import (
 	"fmt"
+	"log/slog"
 	"strings"
 )
 
@@ -19,18 +20,30 @@ const maxAliasDepth = 10
 //   - Aliases expand recursively to users and other aliases, at most
 //     maxAliasDepth levels; a loop is cut where it closes. Each user is
 //     listed once, in the order first reached.
-//   - An alias target outside our domains is kept in the file for a future
-//     outbound queue but is not returned: Resolve returns local users only,
-//     and an alias that reaches no local user gives ErrNoUser.
+//   - Resolve returns local users only. AddAlias refuses a target outside
+//     our domains, but a hand-edited file (or a domain dropped from the
+//     config) may still hold one: it is skipped, and an alias that reaches
+//     no local user gives ErrNoUser.
 //   - "postmaster" without a domain (RFC 5321 §4.5.1 requires it to be
 //     accepted) is looked up as postmaster@ each local domain in turn.
 //
 // Errors: ErrBadAddress for text that is not an address, ErrNotLocal for
 // another domain, ErrNoUser for a local address that reaches nobody.
 func (f *FileDB) Resolve(address string) ([]string, error) {
+	return f.resolve(address, f.log)
+}
+
+// ResolveQuietly is Resolve without its log lines (an alias target that
+// does not exist, an alias that reaches no local user), which are for a
+// server's log: for the command line, which asks to give advice of its own.
+func (f *FileDB) ResolveQuietly(address string) ([]string, error) {
+	return f.resolve(address, discardLogger)
+}
+
+func (f *FileDB) resolve(address string, log *slog.Logger) ([]string, error) {
 	if strings.EqualFold(address, "postmaster") {
 		for _, dom := range f.localDomains() {
-			if got, err := f.Resolve("postmaster@" + dom); err == nil {
+			if got, err := f.resolve("postmaster@"+dom, log); err == nil {
 				return got, nil
 			}
 		}
@@ -53,12 +66,12 @@ func (f *FileDB) Resolve(address string) ([]string, error) {
 		// user, since we never create one.
 		return nil, fmt.Errorf("%w: %v", ErrNoUser, err)
 	}
-	x := expansion{f: f, d: f.snapshot(), seen: map[string]bool{}}
+	x := expansion{f: f, d: f.snapshot(), seen: map[string]bool{}, log: log}
 	if !x.expand(c, 0) {
 		return nil, fmt.Errorf("%w: %s", ErrNoUser, c)
 	}
 	if len(x.out) == 0 {
-		f.log.Warn("alias reaches no local user", "alias", c, "remote_targets", x.remote)
+		log.Warn("alias reaches no local user", "alias", c, "remote_targets", x.remote)
 		return nil, fmt.Errorf("%w: %s reaches no local user", ErrNoUser, c)
 	}
 	return x.out, nil
@@ -70,8 +83,19 @@ type expansion struct {
 	d      *db
 	seen   map[string]bool // users added and aliases entered
 	out    []string
-	remote int // targets outside our domains, skipped
+	remote int          // targets outside our domains, skipped
+	log    *slog.Logger // for broken aliases; nil: discard
 }
+
+func (x *expansion) logger() *slog.Logger {
+	if x.log == nil {
+		return discardLogger
+	}
+	return x.log
+}
+
+// discardLogger drops every record.
+var discardLogger = slog.New(slog.DiscardHandler)
 
 // expand adds what addr (canonical) reaches and reports whether it named a
 // user or an alias at all.
@@ -105,7 +129,7 @@ func (x *expansion) lookup(addr string, depth int) bool {
 		return true // a loop, or a second path to the same alias: done already
 	}
 	if depth >= maxAliasDepth {
-		x.f.log.Warn("alias nesting too deep; branch dropped", "alias", addr, "max_depth", maxAliasDepth)
+		x.logger().Warn("alias nesting too deep; branch dropped", "alias", addr, "max_depth", maxAliasDepth)
 		return true
 	}
 	x.seen[addr] = true
@@ -119,7 +143,7 @@ func (x *expansion) lookup(addr string, depth int) bool {
 			continue
 		}
 		if !x.expand(c, depth+1) {
-			x.f.log.Warn("alias target does not exist", "alias", addr, "target", c)
+			x.logger().Warn("alias target does not exist", "alias", addr, "target", c)
 		}
 	}
 	return true

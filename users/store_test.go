@@ -1,7 +1,11 @@
 package users
 
 import (
+	"errors"
+	"io/fs"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -76,4 +80,34 @@ func FuzzDecodeDB(f *testing.F) {
 			t.Fatalf("round trip changed the data")
 		}
 	})
+}
+
+// NoCreate opens for looking only: nothing is created for a missing file,
+// which reads as empty; an existing file reads as usual.
+func TestOpenNoCreate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	path := filepath.Join(dir, "users.db")
+	f, err := OpenFile(path, FileOptions{Domains: []string{"example.org"}, NoCreate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("NoCreate made the directory: %v", err)
+	}
+	if list, err := f.ListUsers(); err != nil || len(list) != 0 {
+		t.Errorf("ListUsers = %v, %v", list, err)
+	}
+	if _, err := f.Resolve("postmaster@example.org"); !errors.Is(err, ErrNoUser) {
+		t.Errorf("Resolve = %v", err)
+	}
+
+	w := openAt(t, path)
+	mustAddUser(t, w, "alice@example.org", "pw")
+	f, err = OpenFile(path, FileOptions{Domains: []string{"example.org"}, NoCreate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.Resolve("alice@example.org"); err != nil || len(got) != 1 {
+		t.Errorf("Resolve(alice) = %v, %v", got, err)
+	}
 }

@@ -50,10 +50,14 @@ func aliasCommand(inv invocation, rest []string, stdout, stderr io.Writer) error
 		}
 		return nil
 	case "del":
+		reached := s.postmastersReached()
 		if err := s.db.DeleteAlias(args[0]); err != nil {
 			return s.explainAlias(err, args[0], true)
 		}
-		fmt.Fprintf(stdout, "alias %s deleted\n", strings.ToLower(args[0]))
+		lower := strings.ToLower(args[0])
+		fmt.Fprintf(stdout, "alias %s deleted\n", lower)
+		s.noteAliasesListing(lower, stdout)
+		s.warnPostmastersLost(reached, stderr)
 		return nil
 	default: // list
 		list, err := s.db.ListAliases()
@@ -68,7 +72,8 @@ func aliasCommand(inv invocation, rest []string, stdout, stderr io.Writer) error
 }
 
 // explainAlias is explain for alias commands, where ErrNoUser means a
-// missing alias (del) or a missing target (add).
+// missing alias (del) or a missing target (add), ErrExists may be a user
+// holding the name, and ErrNotLocal may be about a target.
 func (s *adminSession) explainAlias(err error, alias string, deleting bool) error {
 	lower := strings.ToLower(alias)
 	switch {
@@ -81,6 +86,14 @@ func (s *adminSession) explainAlias(err error, alias string, deleting bool) erro
 		// "alias target x is neither a user nor an alias"
 		detail := strings.TrimPrefix(err.Error(), users.ErrNoUser.Error()+": ")
 		return fmt.Errorf("%s; add it first (mailsuite user add) or check the spelling", detail)
+	case errors.Is(err, users.ErrExists) && s.isUser(lower):
+		return fmt.Errorf("a user named %s exists, so it cannot also be an alias; choose another name for the alias", lower)
+	case errors.Is(err, users.ErrNotLocal) && s.db.IsLocalDomain(lower[strings.LastIndexByte(lower, '@')+1:]):
+		// The alias is in a local domain, so a target is not:
+		// "alias target x is not in a local domain; outbound …".
+		detail := strings.TrimPrefix(err.Error(), users.ErrNotLocal.Error()+": ")
+		return errors.New(strings.Replace(detail, "is not in a local domain",
+			"is not in a local domain ("+strings.Join(s.cfg.Domains, ", ")+")", 1))
 	}
 	return s.explain(err, alias)
 }

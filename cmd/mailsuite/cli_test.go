@@ -56,6 +56,12 @@ func expect(t *testing.T, stdin string, args []string, wantOut, wantErr string, 
 	}
 }
 
+// noPostmaster is config check's warning about a postmaster address that
+// reaches nobody.
+func noPostmaster(addr, fix string) string {
+	return "mailsuite: warning: " + addr + " reaches nobody, so mail to it bounces, and every mail domain must accept it (RFC 5321 §4.5.1); to fix it run: " + fix + "\n"
+}
+
 func fileBytes(t *testing.T, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -112,8 +118,8 @@ func TestUserCommands(t *testing.T) {
 	}
 
 	// passwd: CRLF is taken off like LF.
-	expect(t, "new one\r\n", append(c, "user", "passwd", "ALICE@example.org"), "password of alice@example.org changed\n", "", 0)
-	if _, err := db.Authenticate(t.Context(), "alice@example.org", "new one"); err != nil {
+	expect(t, "new secret\r\n", append(c, "user", "passwd", "ALICE@example.org"), "password of alice@example.org changed\n", "", 0)
+	if _, err := db.Authenticate(t.Context(), "alice@example.org", "new secret"); err != nil {
 		t.Fatalf("new password: %v", err)
 	}
 	if _, err := db.Authenticate(t.Context(), "alice@example.org", "alice secret"); err != users.ErrAuthFailed {
@@ -133,7 +139,7 @@ func TestUserCommands(t *testing.T) {
 func TestUserCommandErrors(t *testing.T) {
 	cfg, dataDir := cliConfig(t, "")
 	c := []string{"--config", cfg}
-	expect(t, "pw\n", append(c, "user", "add", "alice@example.org"), "user alice@example.org added\n", "", 0)
+	expect(t, "long enough\n", append(c, "user", "add", "alice@example.org"), "user alice@example.org added\n", "", 0)
 	expect(t, "", append(c, "alias", "add", "info@example.org", "alice@example.org"), "alias info@example.org -> alice@example.org added\n", "", 0)
 	before := fileBytes(t, filepath.Join(dataDir, "users.db"))
 
@@ -142,29 +148,31 @@ func TestUserCommandErrors(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{"pw\n", []string{"user", "add", "alice@example.org"},
+		{"long enough\n", []string{"user", "add", "alice@example.org"},
 			"mailsuite: alice@example.org already exists; to change its password run: mailsuite user passwd alice@example.org\n"},
-		{"pw\n", []string{"user", "add", "ALICE@EXAMPLE.ORG"},
+		{"long enough\n", []string{"user", "add", "ALICE@EXAMPLE.ORG"},
 			"mailsuite: alice@example.org already exists; to change its password run: mailsuite user passwd alice@example.org\n"},
-		{"pw\n", []string{"user", "add", "info@example.org"},
+		{"long enough\n", []string{"user", "add", "info@example.org"},
 			"mailsuite: info@example.org is already an alias; remove it first with: mailsuite alias del info@example.org\n"},
-		{"pw\n", []string{"user", "add", "carol@example.com"},
+		{"long enough\n", []string{"user", "add", "carol@example.com"},
 			"mailsuite: example.com is not one of this server's domains (example.org, Example.NET); add it to domains in " + cfg + " first\n"},
-		{"pw\n", []string{"user", "add", "carol+x@example.org"},
+		{"long enough\n", []string{"user", "add", "carol+x@example.org"},
 			`mailsuite: invalid address: "carol+x@example.org": the part before @ contains the subaddress delimiter "+"` + "\n"},
-		{"pw\n", []string{"user", "add", "carol"},
+		{"long enough\n", []string{"user", "add", "a/b@example.org"},
+			`mailsuite: invalid address: "a/b@example.org": the part before @ contains '/', which a mailbox name cannot hold` + "\n"},
+		{"long enough\n", []string{"user", "add", "carol"},
 			`mailsuite: invalid address: "carol": the address has no @domain part` + "\n"},
 		{"", []string{"user", "add", "carol@example.org"},
 			"mailsuite: no password on standard input: give it as the first line, like: mailsuite user add carol@example.org < password-file\n"},
 		{"\n", []string{"user", "add", "carol@example.org"},
-			"mailsuite: unacceptable password: it is empty (a password is 1 to 1024 bytes on one line)\n"},
+			"mailsuite: unacceptable password: it is empty (a password has at least 8 characters, not all spaces, and at most 1024 bytes on one line)\n"},
 		{strings.Repeat("p", 1025) + "\n", []string{"user", "add", "carol@example.org"},
-			"mailsuite: unacceptable password: it is longer than 1024 bytes (a password is 1 to 1024 bytes on one line)\n"},
+			"mailsuite: unacceptable password: it is longer than 1024 bytes (a password has at least 8 characters, not all spaces, and at most 1024 bytes on one line)\n"},
 		{strings.Repeat("p", 5000), []string{"user", "add", "carol@example.org"},
-			"mailsuite: unacceptable password: it is longer than 1024 bytes (a password is 1 to 1024 bytes on one line)\n"},
-		{"pw\n", []string{"user", "passwd", "nobody@example.org"},
+			"mailsuite: unacceptable password: it is longer than 1024 bytes (a password has at least 8 characters, not all spaces, and at most 1024 bytes on one line)\n"},
+		{"long enough\n", []string{"user", "passwd", "nobody@example.org"},
 			"mailsuite: there is no user nobody@example.org; see mailsuite user list\n"},
-		{"pw\n", []string{"user", "passwd", "info@example.org"},
+		{"long enough\n", []string{"user", "passwd", "info@example.org"},
 			"mailsuite: info@example.org is an alias, not a user; see mailsuite alias list\n"},
 		{"", []string{"user", "del", "nobody@example.org"},
 			"mailsuite: there is no user nobody@example.org; see mailsuite user list\n"},
@@ -182,15 +190,15 @@ func TestUserCommandErrors(t *testing.T) {
 func TestAliasCommands(t *testing.T) {
 	cfg, dataDir := cliConfig(t, "")
 	c := []string{"--config", cfg}
-	expect(t, "pw\n", append(c, "user", "add", "alice@example.org"), "user alice@example.org added\n", "", 0)
-	expect(t, "pw\n", append(c, "user", "add", "bob@example.org"), "user bob@example.org added\n", "", 0)
+	expect(t, "long enough\n", append(c, "user", "add", "alice@example.org"), "user alice@example.org added\n", "", 0)
+	expect(t, "long enough\n", append(c, "user", "add", "bob@example.org"), "user bob@example.org added\n", "", 0)
 
 	expect(t, "", append(c, "alias", "add", "Postmaster@example.org", "alice@example.org"),
 		"alias postmaster@example.org -> alice@example.org added\n", "", 0)
-	expect(t, "", append(c, "alias", "add", "team@example.org", "alice@example.org,bob@example.org", "Friend@Elsewhere.COM"),
-		"alias team@example.org -> alice@example.org, bob@example.org, Friend@elsewhere.com added\n", "", 0)
+	expect(t, "", append(c, "alias", "add", "team@example.org", "alice@example.org,bob@example.org", "Bob@Example.ORG"),
+		"alias team@example.org -> alice@example.org, bob@example.org added\n", "", 0)
 	expect(t, "", append(c, "alias", "list"),
-		"postmaster@example.org -> alice@example.org\nteam@example.org -> alice@example.org, bob@example.org, Friend@elsewhere.com\n", "", 0)
+		"postmaster@example.org -> alice@example.org\nteam@example.org -> alice@example.org, bob@example.org\n", "", 0)
 
 	db := openDB(t, dataDir)
 	if got, err := db.Resolve("team+x@example.org"); err != nil || strings.Join(got, " ") != "alice@example.org bob@example.org" {
@@ -205,7 +213,15 @@ func TestAliasCommands(t *testing.T) {
 		{[]string{"alias", "add", "team@example.org", "bob@example.org"},
 			"mailsuite: team@example.org is already an alias; remove it first with: mailsuite alias del team@example.org\n"},
 		{[]string{"alias", "add", "alice@example.org", "bob@example.org"},
-			"mailsuite: alice@example.org already exists; to change its password run: mailsuite user passwd alice@example.org\n"},
+			"mailsuite: a user named alice@example.org exists, so it cannot also be an alias; choose another name for the alias\n"},
+		{[]string{"alias", "add", "ALICE@example.org", "bob@example.org"},
+			"mailsuite: a user named alice@example.org exists, so it cannot also be an alias; choose another name for the alias\n"},
+		{[]string{"alias", "add", "fwd@example.org", "Friend@Elsewhere.COM"},
+			"mailsuite: alias target Friend@elsewhere.com is not in a local domain (example.org, Example.NET); outbound forwarding is not available yet\n"},
+		{[]string{"alias", "add", "fwd@example.org", "alice@example.org", "friend+x@example.org.uk"},
+			"mailsuite: alias target friend+x@example.org.uk is not in a local domain (example.org, Example.NET); outbound forwarding is not available yet\n"},
+		{[]string{"alias", "add", "a/b@example.org", "alice@example.org"},
+			`mailsuite: invalid address: "a/b@example.org": the part before @ contains '/', which a mailbox name cannot hold` + "\n"},
 		{[]string{"alias", "add", "x@example.org", "nobody@example.org"},
 			"mailsuite: alias target nobody@example.org is neither a user nor an alias; add it first (mailsuite user add) or check the spelling\n"},
 		{[]string{"alias", "add", "x@example.org", "x@example.org"},
@@ -247,7 +263,7 @@ func TestConfigLocation(t *testing.T) {
 		{"user", "list", "-config=" + cfg},
 		{"-config", cfg, "user", "list"},
 	}
-	expect(t, "pw\n", []string{"user", "add", "a@example.org", "--config", cfg}, "user a@example.org added\n", "", 0)
+	expect(t, "long enough\n", []string{"user", "add", "a@example.org", "--config", cfg}, "user a@example.org added\n", "", 0)
 	for _, args := range forms {
 		expect(t, "", args, "a@example.org\n", "", 0)
 	}
@@ -255,7 +271,9 @@ func TestConfigLocation(t *testing.T) {
 	// $MAILSUITE_CONFIG.
 	t.Setenv(config.EnvVar, cfg)
 	expect(t, "", []string{"user", "list"}, "a@example.org\n", "", 0)
-	expect(t, "", []string{"config", "check"}, "smtp         127.0.0.1:1025           STARTTLS\nimap         127.0.0.1:1143           STARTTLS\nconfig OK: "+cfg+"\n", "", 0)
+	expect(t, "", []string{"config", "check"}, "smtp         127.0.0.1:1025           STARTTLS\nimap         127.0.0.1:1143           STARTTLS\nconfig OK: "+cfg+"\n",
+		noPostmaster("postmaster@example.org", "mailsuite alias add postmaster@example.org a@example.org")+
+			noPostmaster("postmaster@example.net", "mailsuite alias add postmaster@example.net a@example.org"), 0)
 
 	// ./mailsuite.toml, when the variable is empty.
 	t.Setenv(config.EnvVar, "")
@@ -265,11 +283,11 @@ func TestConfigLocation(t *testing.T) {
 	// Nothing: development defaults, users in ./data/users.db.
 	work := t.TempDir()
 	t.Chdir(work)
-	expect(t, "pw\n", []string{"user", "add", "dev@localhost"}, "user dev@localhost added\n", "", 0)
+	expect(t, "long enough\n", []string{"user", "add", "dev@localhost"}, "user dev@localhost added\n", "", 0)
 	if _, err := os.Stat(filepath.Join(work, "data", "users.db")); err != nil {
 		t.Fatalf("development defaults did not use ./data/users.db: %v", err)
 	}
-	expect(t, "pw\n", []string{"user", "add", "x@example.org"}, "",
+	expect(t, "long enough\n", []string{"user", "add", "x@example.org"}, "",
 		"mailsuite: example.org is not one of this server's domains (localhost); add it to domains in a config file (there is none: development defaults apply; see mailsuite.example.toml) first\n", 1)
 
 	// A file named by --config or the variable must exist.
@@ -285,7 +303,9 @@ func TestConfigCheck(t *testing.T) {
 	example := string(fileBytes(t, "../../mailsuite.example.toml"))
 	cfg, _ := cliConfig(t, "")
 	expect(t, "", []string{"config", "check", "--config", cfg},
-		"smtp         127.0.0.1:1025           STARTTLS\nimap         127.0.0.1:1143           STARTTLS\nconfig OK: "+cfg+"\n", "", 0)
+		"smtp         127.0.0.1:1025           STARTTLS\nimap         127.0.0.1:1143           STARTTLS\nconfig OK: "+cfg+"\n",
+		noPostmaster("postmaster@example.org", "mailsuite user add postmaster@example.org")+
+			noPostmaster("postmaster@example.net", "mailsuite user add postmaster@example.net"), 0)
 
 	t.Chdir(t.TempDir())
 	expect(t, "", []string{"config", "check"}, `smtp         127.0.0.1:2525           STARTTLS
@@ -296,7 +316,7 @@ imaps        127.0.0.1:2993           implicit TLS
 pop3         127.0.0.1:2110           STARTTLS
 pop3s        127.0.0.1:2995           implicit TLS
 config OK: development defaults
-`, "", 0)
+`, noPostmaster("postmaster@localhost", "mailsuite user add postmaster@localhost"), 0)
 
 	// The shipped example checks out, once data_dir is somewhere writable.
 	dir := t.TempDir()
@@ -304,7 +324,8 @@ config OK: development defaults
 	exPath := filepath.Join(dir, "example.toml")
 	os.WriteFile(exPath, []byte(example), 0o600)
 	out, errOut, code := cli(t, "", "config", "check", "--config", exPath)
-	if code != 0 || errOut != "" || !strings.HasSuffix(out, "config OK: "+exPath+"\n") || strings.Count(out, "\n") != 8 {
+	wantErr := noPostmaster("postmaster@example.org", "mailsuite user add postmaster@example.org")
+	if code != 0 || errOut != wantErr || !strings.HasSuffix(out, "config OK: "+exPath+"\n") || strings.Count(out, "\n") != 8 {
 		t.Errorf("example config: exit %d\n%s%s", code, out, errOut)
 	}
 
@@ -335,7 +356,7 @@ mailsuite: the config has 2 problems; fix them and run 'mailsuite config check'
 	for _, args := range [][]string{
 		{"config", "check"}, {"user", "list"}, {"user", "add", "a@example.org"}, {"alias", "list"}, {"serve"},
 	} {
-		expect(t, "pw\n", append(args, "--config", bad), "", want, 1)
+		expect(t, "long enough\n", append(args, "--config", bad), "", want, 1)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
 		t.Error("a command on a bad config created data_dir")
@@ -387,20 +408,20 @@ func TestUsage(t *testing.T) {
 	}
 	// "--" ends the options: an address may then start with a dash.
 	cfg, _ := cliConfig(t, "")
-	expect(t, "pw\n", []string{"--config", cfg, "user", "add", "--", "-x@example.org"}, "user -x@example.org added\n", "", 0)
+	expect(t, "long enough\n", []string{"--config", cfg, "user", "add", "--", "-x@example.org"}, "user -x@example.org added\n", "", 0)
 }
 
 // The admin commands work while a server has the database open: the
 // server's FileDB sees each change at its next call.
 func TestCommandsWhileServerRuns(t *testing.T) {
 	cfg, dataDir := cliConfig(t, "")
-	expect(t, "pw\n", []string{"--config", cfg, "user", "add", "early@example.org"}, "user early@example.org added\n", "", 0)
+	expect(t, "long enough\n", []string{"--config", cfg, "user", "add", "early@example.org"}, "user early@example.org added\n", "", 0)
 	server := openDB(t, dataDir)
 	if _, err := server.Resolve("late@example.org"); err == nil {
 		t.Fatal("late@ resolves before it exists")
 	}
-	expect(t, "late pw\n", []string{"--config", cfg, "user", "add", "late@example.org"}, "user late@example.org added\n", "", 0)
-	if u, err := server.Authenticate(t.Context(), "late@example.org", "late pw"); err != nil || u != "late@example.org" {
+	expect(t, "late password\n", []string{"--config", cfg, "user", "add", "late@example.org"}, "user late@example.org added\n", "", 0)
+	if u, err := server.Authenticate(t.Context(), "late@example.org", "late password"); err != nil || u != "late@example.org" {
 		t.Fatalf("server does not see the new user: %q, %v", u, err)
 	}
 	expect(t, "", []string{"--config", cfg, "alias", "add", "both@example.org", "early@example.org", "late@example.org"},
@@ -410,7 +431,7 @@ func TestCommandsWhileServerRuns(t *testing.T) {
 	}
 	expect(t, "", []string{"--config", cfg, "user", "del", "late@example.org"},
 		"user late@example.org deleted; their stored mail was not removed\nnote: these aliases still list late@example.org: both@example.org\n", "", 0)
-	if _, err := server.Authenticate(t.Context(), "late@example.org", "late pw"); err != users.ErrAuthFailed {
+	if _, err := server.Authenticate(t.Context(), "late@example.org", "late password"); err != users.ErrAuthFailed {
 		t.Fatalf("server still accepts a deleted user: %v", err)
 	}
 }

@@ -52,7 +52,7 @@ func TestRealClients(t *testing.T) {
 
 	in := newInstance(t, "")
 	in.addUser("alice@example.org", "alice-pw")
-	in.addUser("bob@example.org", "bob-pw")
+	in.addUser("bob@example.org", "bob-pw-secret")
 	in.start()
 	in.waitLog("mailsuite ready")
 
@@ -91,7 +91,7 @@ func TestRealClients(t *testing.T) {
 	// over POP3 with STLS and POP3S, verifying our certificate.
 	cert := in.certFile()
 	imapURL := fmt.Sprintf("imap://%s/INBOX;UID=1", in.addr["imap"])
-	got := tool(t, nil, curl, "-sS", "--ssl-reqd", "--cacert", cert, "-u", "bob@example.org:bob-pw", imapURL)
+	got := tool(t, nil, curl, "-sS", "--ssl-reqd", "--cacert", cert, "-u", "bob@example.org:bob-pw-secret", imapURL)
 	if !strings.Contains(got, "\r\n..starts with a dot\r\n") && !strings.Contains(got, "\r\n.starts with a dot\r\n") {
 		t.Errorf("curl IMAP: body not found:\n%s", got)
 	}
@@ -99,15 +99,15 @@ func TestRealClients(t *testing.T) {
 		t.Errorf("curl IMAP: unexpected message:\n%s", got)
 	}
 	imapsURL := fmt.Sprintf("imaps://%s/INBOX;UID=2", in.addr["imaps"])
-	got = tool(t, nil, curl, "-sS", "--cacert", cert, "-u", "bob@example.org:bob-pw", imapsURL)
+	got = tool(t, nil, curl, "-sS", "--cacert", cert, "-u", "bob@example.org:bob-pw-secret", imapsURL)
 	if !strings.Contains(got, "Return-Path: <alice@example.org>") || !strings.Contains(got, "Grüße ✉") {
 		t.Errorf("curl IMAPS: unexpected message:\n%s", got)
 	}
-	got = tool(t, nil, curl, "-sS", "--ssl-reqd", "--cacert", cert, "-u", "bob@example.org:bob-pw", fmt.Sprintf("pop3://%s/1", in.addr["pop3"]))
+	got = tool(t, nil, curl, "-sS", "--ssl-reqd", "--cacert", cert, "-u", "bob@example.org:bob-pw-secret", fmt.Sprintf("pop3://%s/1", in.addr["pop3"]))
 	if !strings.Contains(got, ".starts with a dot\r\n") || !strings.Contains(got, "Grüße ✉") {
 		t.Errorf("curl POP3: unexpected message:\n%s", got)
 	}
-	got = tool(t, nil, curl, "-sS", "--cacert", cert, "-u", "bob@example.org:bob-pw", fmt.Sprintf("pop3s://%s/", in.addr["pop3s"]))
+	got = tool(t, nil, curl, "-sS", "--cacert", cert, "-u", "bob@example.org:bob-pw-secret", fmt.Sprintf("pop3s://%s/", in.addr["pop3s"]))
 	if lines := strings.Fields(got); len(lines) != 8 { // "n size" for 4 messages
 		t.Errorf("curl POP3S LIST: %q", got)
 	}
@@ -131,7 +131,7 @@ s.quit()
 m = imaplib.IMAP4(%[2]q, %[4]s)
 m.starttls(ssl_context=ctx)
 typ, caps = m.capability()
-m.login("bob@example.org", "bob-pw")
+m.login("bob@example.org", "bob-pw-secret")
 typ, data = m.select("INBOX")
 n = int(data[0])
 typ, data = m.fetch(str(n), "(BODY.PEEK[] RFC822.SIZE)")
@@ -149,7 +149,7 @@ print("imap-ok", n)
 p = poplib.POP3(%[2]q, %[5]s)
 p.stls(context=ctx)
 p.user("bob@example.org")
-p.pass_("bob-pw")
+p.pass_("bob-pw-secret")
 count, size = p.stat()
 resp, lines, octets = p.retr(count)
 assert b"\r\n".join(lines).endswith(msg.rstrip(b"\r\n")), lines

@@ -310,12 +310,12 @@ func TestChangesWhileRunning(t *testing.T) {
 	in.waitLog("mailsuite ready")
 
 	// A user added by another process can log in at once.
-	in.addUser("dave@example.net", "pw-dave")
+	in.addUser("dave@example.net", "pw-dave-1")
 	c, err := imapclient.DialStartTLS(in.addr["imap"], &imapclient.Options{TLSConfig: in.tlsConfig()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Login("dave@example.net", "pw-dave").Wait(); err != nil {
+	if err := c.Login("dave@example.net", "pw-dave-1").Wait(); err != nil {
 		t.Fatalf("new user cannot log in without a restart: %v", err)
 	}
 	c.Close()
@@ -333,11 +333,11 @@ func TestChangesWhileRunning(t *testing.T) {
 	}
 
 	// A password change takes effect at once; the old one stops working.
-	in.mustRun("pw-new\n", "user", "passwd", "dave@example.net", "--config", in.config)
-	if err := smtpAuth(in, "dave@example.net", "pw-dave"); err == nil {
+	in.mustRun("pw-new-12\n", "user", "passwd", "dave@example.net", "--config", in.config)
+	if err := smtpAuth(in, "dave@example.net", "pw-dave-1"); err == nil {
 		t.Error("old password still accepted after user passwd")
 	}
-	if err := smtpAuth(in, "dave@example.net", "pw-new"); err != nil {
+	if err := smtpAuth(in, "dave@example.net", "pw-new-12"); err != nil {
 		t.Errorf("new password refused: %v", err)
 	}
 
@@ -349,7 +349,7 @@ func TestChangesWhileRunning(t *testing.T) {
 	os.WriteFile(in.config, bytes.Replace(cfg, []byte(`"Example.NET"]`), []byte(`"Example.NET", "example.com"]`), 1), 0o600)
 	in.signal(syscall.SIGHUP)
 	in.waitLog("reloaded")
-	in.addUser("erin@example.com", "pw-erin")
+	in.addUser("erin@example.com", "pw-erin-1")
 	if err := inboundSend(in, "x@elsewhere.test", []string{"erin@example.com"}, bytes.NewReader(msg)); err != nil {
 		t.Fatalf("after SIGHUP, delivery to the new domain: %v", err)
 	}
@@ -367,7 +367,7 @@ func TestChangesWhileRunning(t *testing.T) {
 
 	// A user deleted while running can no longer log in.
 	in.mustRun("", "user", "del", "dave@example.net", "--config", in.config)
-	if err := smtpAuth(in, "dave@example.net", "pw-new"); err == nil {
+	if err := smtpAuth(in, "dave@example.net", "pw-new-12"); err == nil {
 		t.Error("deleted user can still authenticate")
 	}
 	if err := in.stop(); err != nil {
@@ -388,7 +388,7 @@ func smtpAuth(in *instance, user, pass string) error {
 // passwords on every protocol, unknown recipient, relay, oversized message.
 func TestEndToEndRefusals(t *testing.T) {
 	in := newInstance(t, "[limits]\nmax_message_size = 100000\n")
-	in.addUser("alice@example.org", "right")
+	in.addUser("alice@example.org", "right password")
 	in.start()
 	in.waitLog("mailsuite ready")
 

@@ -63,6 +63,10 @@ See mailsuite.example.toml for every setting.
 Passwords are asked twice, without echo, on a terminal; otherwise the first
 line of standard input is the password:
   mailsuite user add alice@example.org < password-file
+A password has at least 8 characters and is not all spaces.
+
+Each domain needs a postmaster (RFC 5321): make postmaster@DOMAIN a user or
+an alias; config check warns when one reaches nobody.
 
 User and alias commands work while the server runs; it sees the change at
 once.
@@ -189,7 +193,7 @@ func dispatch(inv invocation, stdin io.Reader, stdout, stderr io.Writer) error {
 	case "alias":
 		return aliasCommand(inv, rest, stdout, stderr)
 	case "config":
-		return configCommand(inv, rest, stdout)
+		return configCommand(inv, rest, stdout, stderr)
 	case "queue":
 		return queueCommand(inv, rest, stdout) // queuecmd.go
 	case "dkim":

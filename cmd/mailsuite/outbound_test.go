@@ -305,7 +305,7 @@ func dsnStatus(t *testing.T, raw string) (string, textproto.Header) {
 
 const (
 	alicePw = "alice pw"
-	bobPw   = "bob pw"
+	bobPw   = "bob password"
 )
 
 func TestTwoInstances(t *testing.T) {

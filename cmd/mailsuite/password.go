@@ -7,9 +7,36 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 )
+
+// minPasswordChars is the shortest password the commands accept. The users
+// package itself takes any non-empty password (its API serves tests and
+// imports too); this rule is for passwords people choose here.
+const minPasswordChars = 8
+
+// passwordRule ends every message about an unacceptable password.
+const passwordRule = "(a password has at least 8 characters, not all spaces, and at most 1024 bytes on one line)"
+
+// checkChosenPassword refuses a new password that is empty, shorter than
+// minPasswordChars characters, or nothing but white space. The users
+// package then checks the rest (length in bytes, line breaks, NUL).
+func checkChosenPassword(pw string) error {
+	why := ""
+	switch {
+	case pw == "":
+		why = "it is empty"
+	case strings.TrimSpace(pw) == "":
+		why = "it is only white space"
+	case utf8.RuneCountInString(pw) < minPasswordChars:
+		why = fmt.Sprintf("it is shorter than %d characters", minPasswordChars)
+	default:
+		return nil
+	}
+	return fmt.Errorf("unacceptable password: %s %s", why, passwordRule)
+}
 
 // maxPasswordRead bounds what is read for a password: the users package
 // allows 1024 bytes; a little more lets it say "too long" rather than have

@@ -88,11 +88,11 @@ func TestPasswordPromptOnTerminal(t *testing.T) {
 		t.Fatal("a user was added although the passwords differed")
 	}
 
-	r = runOnPTY("same pw", "same pw")
+	r = runOnPTY("same password", "same password")
 	if r.code != 0 || r.out != "user tty@example.org added\n" {
 		t.Fatalf("match: %+v", r)
 	}
-	if _, err := openDB(t, dataDir).Authenticate(t.Context(), "tty@example.org", "same pw"); err != nil {
+	if _, err := openDB(t, dataDir).Authenticate(t.Context(), "tty@example.org", "same password"); err != nil {
 		t.Fatalf("password typed at the terminal does not work: %v", err)
 	}
 }

@@ -55,7 +55,7 @@ func userCommand(inv invocation, rest []string, stdin io.Reader, stdout, stderr 
 	case "add":
 		return s.userAdd(args[0], stdin, stdout, stderr)
 	case "del":
-		return s.userDel(args[0], stdout)
+		return s.userDel(args[0], stdout, stderr)
 	case "passwd":
 		return s.userPasswd(args[0], stdin, stdout, stderr)
 	default: // list
@@ -80,6 +80,9 @@ func (s *adminSession) userAdd(addr string, stdin io.Reader, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
+	if err := checkChosenPassword(pw); err != nil {
+		return err
+	}
 	if err := s.db.AddUser(c, pw); err != nil {
 		return s.explain(err, addr)
 	}
@@ -87,28 +90,44 @@ func (s *adminSession) userAdd(addr string, stdin io.Reader, stdout, stderr io.W
 	return nil
 }
 
-func (s *adminSession) userDel(addr string, stdout io.Writer) error {
+func (s *adminSession) userDel(addr string, stdout, stderr io.Writer) error {
+	reached := s.postmastersReached()
 	if err := s.db.DeleteUser(addr); err != nil {
 		return s.explain(err, addr)
 	}
 	lower := strings.ToLower(addr)
 	fmt.Fprintf(stdout, "user %s deleted; their stored mail was not removed\n", lower)
-	// Aliases that still name the user now skip them; say which.
-	if aliases, err := s.db.ListAliases(); err == nil {
-		var still []string
-		for _, a := range aliases {
-			for _, t := range a.Targets {
-				if strings.EqualFold(t, lower) {
-					still = append(still, a.Address)
-					break
-				}
-			}
+	s.noteAliasesListing(lower, stdout)
+	s.warnPostmastersLost(reached, stderr)
+	return nil
+}
+
+// noteAliasesListing says which aliases still list addr (just deleted),
+// directly or by a subaddress of it: they now skip it.
+func (s *adminSession) noteAliasesListing(addr string, stdout io.Writer) {
+	aliases, err := s.db.ListAliases()
+	if err != nil {
+		return
+	}
+	local, domain, _ := strings.Cut(addr, "@")
+	names := func(t string) bool {
+		t = strings.ToLower(t)
+		if t == addr {
+			return true
 		}
-		if len(still) > 0 {
-			fmt.Fprintf(stdout, "note: these aliases still list %s: %s\n", lower, strings.Join(still, ", "))
+		tl, td, _ := strings.Cut(t, "@")
+		base, _, sub := strings.Cut(tl, s.cfg.RecipientDelimiter)
+		return sub && base == local && td == domain
+	}
+	var still []string
+	for _, a := range aliases {
+		if slices.ContainsFunc(a.Targets, names) {
+			still = append(still, a.Address)
 		}
 	}
-	return nil
+	if len(still) > 0 {
+		fmt.Fprintf(stdout, "note: these aliases still list %s: %s\n", addr, strings.Join(still, ", "))
+	}
 }
 
 func (s *adminSession) userPasswd(addr string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -118,6 +137,9 @@ func (s *adminSession) userPasswd(addr string, stdin io.Reader, stdout, stderr i
 	}
 	pw, err := readNewPassword(addr, stdin, stderr)
 	if err != nil {
+		return err
+	}
+	if err := checkChosenPassword(pw); err != nil {
 		return err
 	}
 	if err := s.db.SetPassword(addr, pw); err != nil {
@@ -150,7 +172,7 @@ func (s *adminSession) explain(err error, addr string) error {
 		}
 		return fmt.Errorf("there is no user %s; see mailsuite user list", lower)
 	case errors.Is(err, users.ErrBadPassword):
-		return fmt.Errorf("%s (a password is 1 to 1024 bytes on one line)", strings.TrimPrefix(err.Error(), "users: "))
+		return fmt.Errorf("%s %s", strings.TrimPrefix(err.Error(), "users: "), passwordRule)
 	}
 	return errors.New(strings.TrimPrefix(err.Error(), "users: "))
 }
