@@ -317,3 +317,32 @@ func TestNullSenderNeverBounced(t *testing.T) {
 		t.Errorf("%d notices for a null-sender message", n)
 	}
 }
+
+// A refused MAIL FROM decides for every recipient of the transaction:
+// 5xx bounces them all, 4xx defers them all.
+func TestMailFromRefused(t *testing.T) {
+	for _, tc := range []struct {
+		code   int
+		enh    string
+		bounce bool
+	}{{550, "5.7.1", true}, {421, "4.7.0", false}} {
+		t.Run(itoa(tc.code), func(t *testing.T) {
+			w := newWorld(t)
+			r := newRemote(t, remoteOpts{})
+			w.to("b.test", r)
+			w.opts.RetryMin = time.Hour
+			r.onMail = func(string) error { return smtpErr(tc.code, tc.enh, "sender refused") }
+			q := w.open(true)
+			id := w.submit(q, "bob@b.test", "carol@b.test")
+			if !tc.bounce {
+				w.wantLog(`msg="delivery attempt"`, "id="+id, "deferred=2", "code="+tc.enh, "(in reply to MAIL FROM)")
+				return
+			}
+			d := parseDSN(t, w.waitInbox("alice@a.test", 1)[0])
+			waitEmpty(t, q)
+			if len(d.fields) != 3 || d.fields[1].Get("Status") != tc.enh || d.fields[2].Get("Diagnostic-Code") != "smtp; 550 5.7.1 sender refused" {
+				t.Errorf("report: %v", d.fields)
+			}
+		})
+	}
+}
