@@ -93,10 +93,12 @@ func (s *session) authenticate(mech, username, password string) error {
 		}
 	}
 	if failures >= s.opts.MaxAuthFailures {
-		// go-smtp writes this reply, then reads end of input and
-		// closes the connection.
-		c.closeRead()
-		return reply(errTooManyAuthFailed)
+		// RFC 5321 §3.8: 421 then close. go-smtp would write the reply
+		// and read the next command, so the reply is written here and
+		// the connection closed (drain.go).
+		rep := reply(errTooManyAuthFailed)
+		c.sayAndClose(s.sc.Conn(), rep)
+		return rep
 	}
 	return reply(errAuthFailed)
 }

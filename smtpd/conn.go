@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-smtp"
 )
@@ -27,13 +28,18 @@ type conn struct {
 	nc     net.Conn
 	ip     netip.Addr
 	log    *slog.Logger
-	ctx    context.Context // ends when the connection is forced closed
+	ctx    context.Context // ends with the connection, or at abort/forceClose
 	cancel context.CancelFunc
 
+	// mu guards the fields below; drain.go describes the first ones.
 	mu           sync.Mutex
-	busy         int  // sessions inside Data (BDAT runs Data in a goroutine)
-	draining     bool // Shutdown asked to close when not busy
-	authFailures int  // failed AUTH attempts, across STARTTLS
+	receiving    int       // Data calls reading a message (BDAT runs Data in a goroutine)
+	storing      int       // Data calls storing a message received in full
+	replyDue     bool      // a Data call returned; go-smtp has not yet written its reply
+	staleAfter   time.Time // a refused message is read to its end under this deadline
+	draining     bool      // Shutdown: close once nothing is owed
+	aborted      bool      // Shutdown's grace ended, or Close
+	authFailures int       // failed AUTH attempts, across STARTTLS
 
 	nameOnce sync.Once
 	name     string // see remoteName
@@ -67,8 +73,8 @@ func (c *conn) serve() {
 	gs := smtp.NewServer(smtp.BackendFunc(c.newSession))
 	gs.Domain = o.Hostname
 	gs.TLSConfig = o.TLSConfig
-	gs.MaxMessageBytes = o.MaxMessageSize
-	gs.MaxRecipients = 0 // enforced in Rcpt, so that it is logged
+	gs.MaxMessageBytes = o.MaxMessageSize // moved per transaction: size.go
+	gs.MaxRecipients = 0                  // enforced in Rcpt, so that it is logged
 	gs.MaxLineLength = o.MaxLineLength
 	gs.ReadTimeout = o.ReadTimeout
 	gs.WriteTimeout = o.WriteTimeout
@@ -88,52 +94,6 @@ func (c *conn) serve() {
 func (c *conn) isTLS() bool {
 	_, ok := c.nc.(*tls.Conn)
 	return ok
-}
-
-// setBusy marks the start (+1) or end (-1) of a Data call. At the end of the
-// last one, a draining connection is closed for reading: go-smtp still
-// writes the DATA reply, then sees end of input and closes.
-func (c *conn) setBusy(delta int) {
-	c.mu.Lock()
-	c.busy += delta
-	closeNow := c.draining && c.busy == 0
-	c.mu.Unlock()
-	if closeNow {
-		c.closeRead()
-	}
-}
-
-// drain is Shutdown's request: close now if idle, else after Data.
-func (c *conn) drain() {
-	c.mu.Lock()
-	c.draining = true
-	idle := c.busy == 0
-	c.mu.Unlock()
-	if idle {
-		c.closeRead()
-	}
-}
-
-// closeRead ends the input side only, so that a reply being written still
-// reaches the client; go-smtp's next read sees end of input and it closes
-// the connection. A command already buffered is still answered.
-func (c *conn) closeRead() {
-	raw := c.nc
-	if tc, ok := raw.(*tls.Conn); ok {
-		raw = tc.NetConn()
-	}
-	if cr, ok := raw.(interface{ CloseRead() error }); ok {
-		if cr.CloseRead() == nil {
-			return
-		}
-	}
-	c.nc.Close()
-}
-
-// forceClose closes the connection and cancels a delivery in progress.
-func (c *conn) forceClose() {
-	c.cancel()
-	c.nc.Close()
 }
 
 // oneConnListener hands out one connection, then blocks until closed.

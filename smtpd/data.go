@@ -3,6 +3,7 @@ package smtpd
 import (
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -24,8 +25,11 @@ func (s *session) Data(r io.Reader) error {
 		return reply(errNoRecipients)
 	}
 	c := s.c
-	c.setBusy(1)
-	defer c.setBusy(-1)
+	body := newDataReader(r, c)
+	defer func() {
+		body.discardRest()
+		c.dataEnded(body)
+	}()
 
 	id := newQueueID()
 	t := trace{
@@ -43,7 +47,6 @@ func (s *session) Data(r io.Reader) error {
 		// would disclose Bcc recipients to each other.
 		t.forRcpt = tx.rcpts[0]
 	}
-	body := &dataReader{r: r, conn: c.nc, timeout: s.opts.ReadTimeout}
 	if s.opts.Mode == Submission {
 		return s.submitData(tx, user, log, id, t, body) // outbound.go
 	}
@@ -74,35 +77,94 @@ func newQueueID() string {
 	return rand.Text()[:16]
 }
 
-// dataChunk bounds one read of message data; see dataReader.
-const dataChunk = 1024
-
-// dataReader passes the message through, counting it, keeping the first
-// error go-smtp's reader returned (the client's failures: size limit, long
-// line, hang-up), and moving the read deadline forward as data arrives: the
-// deadline go-smtp set when it read the DATA command would otherwise bound
-// the whole transfer (RFC 5321 §4.5.3.2.5 wants a timeout per data block).
+// dataReader passes the message through from go-smtp's DATA (or BDAT)
+// reader, counting it, keeping the first error that reader returned (the
+// client's failures: size limit, long line, time-out, hang-up), enforcing
+// the size limit exactly (size.go), telling the connection when the whole
+// message has been read (drain.go), and moving the read deadline forward as
+// data arrives: the deadline go-smtp set when it read the DATA command
+// would otherwise bound the whole transfer.
 //
-// go-smtp's DATA reader returns only when the buffer it was given is full
-// (or at the end of the message), so reads are cut to dataChunk octets: a
-// client that sends at least that much per ReadTimeout is never cut off.
+// RFC 5321 §4.5.3.2.5 wants a timeout per block of data, not per message.
+// Each Read sets a new deadline; go-smtp's reader returns only when the
+// buffer it was given is full (or at the end of the message), so one Read
+// may wait for many network reads. When the deadline passes during a Read
+// that did get data, the client was not idle for the whole timeout: the
+// data is passed on and the next Read waits afresh (go-smtp's reader, its
+// bufio.Reader and crypto/tls all let a read go on after a time-out). A
+// client is cut only after a full timeout without a single octet, and at
+// the latest after two; there is no cap on the whole transfer beyond
+// MaxMessageSize.
 type dataReader struct {
-	r       io.Reader
-	conn    net.Conn
-	timeout time.Duration
-	n       int64
-	err     error
+	r        io.Reader
+	c        *conn
+	timeout  time.Duration
+	limit    int64
+	deadline time.Time // of the last read
+	n        int64
+	err      error
+	received bool // the end of the message was read and passed on
+}
+
+// newDataReader starts a Data call on c reading r.
+func newDataReader(r io.Reader, c *conn) *dataReader {
+	c.dataStarted()
+	d := &dataReader{r: r, c: c, timeout: c.srv.opts.ReadTimeout, limit: c.srv.opts.MaxMessageSize}
+	d.setDeadline()
+	return d
+}
+
+func (d *dataReader) setDeadline() {
+	d.deadline = time.Now().Add(d.timeout)
+	d.c.nc.SetReadDeadline(d.deadline)
 }
 
 func (d *dataReader) Read(p []byte) (int, error) {
-	if len(p) > dataChunk {
-		p = p[:dataChunk]
+	if d.received {
+		return 0, io.EOF
 	}
-	d.conn.SetReadDeadline(time.Now().Add(d.timeout))
+	if d.err != nil {
+		return 0, d.err
+	}
+	d.setDeadline()
 	n, err := d.r.Read(p)
 	d.n += int64(n)
-	if err != nil && !errors.Is(err, io.EOF) && d.err == nil {
+	switch {
+	case d.n > d.limit:
+		// RFC 1870 §4: the advertised SIZE is the largest accepted.
+		err = smtp.ErrDataTooLarge
+	case err == nil:
+	case errors.Is(err, io.EOF):
+		if !d.c.dataReceived() {
+			err = errShutdown
+			break
+		}
+		d.received = true
+		return n, io.EOF
+	case isTimeout(err) && n > 0:
+		err = nil
+	case isTimeout(err):
+		err = fmt.Errorf("%w: %w", errDataTimeout, err)
+	}
+	if err != nil {
 		d.err = err
 	}
 	return n, err
+}
+
+// discardRest reads what is left of a message the store refused before
+// its end, so that each read gets a new deadline: go-smtp would read it
+// under the last one, and a client sending the rest of a long message at a
+// steady pace would be cut (and the rest read as commands: see replied).
+// It stops at the size limit; go-smtp reads past that.
+func (d *dataReader) discardRest() {
+	if !d.received && d.err == nil {
+		io.Copy(io.Discard, d)
+	}
+}
+
+// isTimeout reports a read that ended at its deadline.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -27,6 +27,8 @@ var (
 	errAuthFailed        = errors.New("smtpd: authentication failed")
 	errTooManyAuthFailed = errors.New("smtpd: too many failed AUTH attempts")
 	errAuthUnavailable   = errors.New("smtpd: user database failed during AUTH")
+	errDataTimeout       = errors.New("smtpd: no message data within the read timeout")
+	errShutdown          = errors.New("smtpd: connection cut at shutdown")
 	errUsersUnavailable  = errors.New("smtpd: user database failed")
 	errSenderNotOwned    = errors.New("smtpd: sender address not owned by the authenticated user")
 	errFromNotOwned      = errors.New("smtpd: From header address not owned by the authenticated user")
@@ -94,6 +96,9 @@ var (
 		Message: "Line too long"} // RFC 5321 §4.5.3.1.10
 	replyLocalError = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
 		Message: "Temporary local problem, try again later"}
+	// RFC 5321 §4.5.3.2.5 and §3.8: the connection is closed after it.
+	replyDataTimeout = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
+		Message: "Timeout waiting for message data, closing connection"}
 
 	// RFC 6409 §6.1: the submission server may refuse a sender the user
 	// is not allowed to use; 553 (RFC 5321 §4.2.2 "mailbox name not
@@ -136,6 +141,7 @@ var replies = []struct {
 	{errAuthFailed, replyAuthFailed},
 	{errTooManyAuthFailed, replyTooManyAuthFailed},
 	{errAuthUnavailable, replyAuthUnavailable},
+	{errDataTimeout, replyDataTimeout},
 	{errUsersUnavailable, replyLocalError},
 	{errSenderNotOwned, replySenderNotOwned},
 	{errFromNotOwned, replyFromNotOwned},

@@ -72,10 +72,9 @@ type Options struct {
 	AllowPlaintext bool
 
 	// MaxMessageSize is the SIZE limit (RFC 1870) on the message as the
-	// client sends it, before our trace header fields are added. go-smtp
-	// v0.26.0 refuses a message of exactly this many octets (its reader
-	// hits the limit before it sees the end of data): the largest message
-	// accepted is one octet less.
+	// client sends it, before our trace header fields are added: EHLO
+	// advertises it, and a message of exactly this many octets is the
+	// largest accepted (size.go).
 	MaxMessageSize int64
 	// MaxRecipients is the number of RCPTs accepted per message; the next
 	// one gets 452 4.5.3.
@@ -87,8 +86,10 @@ type Options struct {
 	// more generous.
 	MaxLineLength int
 	// ReadTimeout and WriteTimeout apply to every command and reply and,
-	// during DATA, to every KiB of message data (RFC 5321 §4.5.3.2: five
-	// minutes for the server, three per data block).
+	// during DATA, to every read of message data: a client is cut after
+	// ReadTimeout (at most twice that) without a single octet, and a
+	// DATA cut so is answered 421 and the connection closed (RFC 5321
+	// §4.5.3.2: five minutes for the server, three per data block).
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
 	// MaxConnections is the number of simultaneous connections, and

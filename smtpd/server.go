@@ -150,10 +150,11 @@ func (s *Server) turnAway(nc net.Conn, why string) {
 }
 
 // Shutdown stops accepting connections, closes idle ones, lets a message
-// being received finish (its reply is sent, then the connection closes), and
-// waits for all connections to end. If ctx ends first, the remaining
-// connections are closed as by Close (an interrupted DATA stores nothing)
-// and ctx's error is returned.
+// being received finish (its reply is written, then the connection closes),
+// and waits for all connections to end. If ctx ends first, a message still
+// being received is cut (nothing of it is stored), one received in full is
+// let be stored and answered for up to finishTimeout more, then whatever
+// remains is closed as by Close and ctx's error is returned. See drain.go.
 func (s *Server) Shutdown(ctx context.Context) error {
 	conns, lerr := s.stop()
 	for _, c := range conns {
@@ -168,24 +169,42 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 		return lerr
 	case <-ctx.Done():
-		s.mu.Lock()
-		for c := range s.conns {
-			c.forceClose()
-		}
-		s.mu.Unlock()
-		return ctx.Err()
 	}
+	s.each((*conn).abort)
+	t := time.NewTimer(finishTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.each((*conn).forceClose)
+	}
+	return ctx.Err()
 }
 
 // Close closes the listeners and every connection at once. A message being
-// received is abandoned and nothing of it is stored. It does not wait for
-// the connections' goroutines to end.
+// received is abandoned and nothing of it is stored; one whose end was
+// already received may be stored without its reply reaching the client
+// (Shutdown avoids that). It does not wait for the connections' goroutines
+// to end.
 func (s *Server) Close() error {
 	conns, lerr := s.stop()
 	for _, c := range conns {
 		c.forceClose()
 	}
 	return lerr
+}
+
+// each calls f for every open connection, without holding s.mu.
+func (s *Server) each(f func(*conn)) {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		f(c)
+	}
 }
 
 // stop marks the server closing, closes its listeners and returns the
@@ -207,14 +226,14 @@ func (s *Server) stop() ([]*conn, error) {
 	return conns, lerr
 }
 
-// busyConns counts connections inside DATA (for tests).
+// busyConns counts connections inside Data (for tests).
 func (s *Server) busyConns() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
 	for c := range s.conns {
 		c.mu.Lock()
-		if c.busy > 0 {
+		if c.receiving+c.storing > 0 {
 			n++
 		}
 		c.mu.Unlock()

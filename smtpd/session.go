@@ -60,11 +60,15 @@ func (s *session) logger() *slog.Logger {
 	return s.log
 }
 
-// Reset ends the transaction (RSET, a new EHLO, after DATA).
+// Reset ends the transaction (RSET, a new EHLO, after DATA). After DATA
+// (and the last BDAT chunk) go-smtp calls it right after writing the reply,
+// which is when a closing connection may close (drain.go).
 func (s *session) Reset() {
 	s.mu.Lock()
 	s.tx = transaction{}
 	s.mu.Unlock()
+	s.closeSizeLimit()
+	s.c.replied(s.sc.Conn())
 }
 
 // Logout is called when the connection closes or STARTTLS succeeds.
@@ -100,6 +104,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	_, isTLS := s.sc.TLSConnectionState()
 	s.tx = transaction{active: true, from: from, returnPath: rp, smtputf8: smtputf8,
 		helo: s.sc.Hostname(), tls: isTLS, seen: map[string]bool{}}
+	s.openSizeLimit()
 	return nil
 }
 

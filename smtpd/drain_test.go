@@ -1,0 +1,187 @@
+package smtpd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailsuite/mailsuite/mailbox"
+)
+
+// modes is the two ways a test below reaches the server.
+var modes = []struct {
+	name     string
+	implicit bool
+}{{"plain", false}, {"implicit TLS", true}}
+
+func (e *env) dialMode(r *running, implicit bool) *raw {
+	e.t.Helper()
+	t := e.t.(*testing.T)
+	if implicit {
+		return dialRaw(t, r.addr, e.clientTLS)
+	}
+	return dialRaw(t, r.addr, nil)
+}
+
+// countConns counts the server's open connections for which f holds.
+func countConns(s *Server, f func(*conn) bool) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		if f(c) {
+			n++
+		}
+	}
+	return n
+}
+
+// startMessage opens a transaction to alice and sends the first part of
+// a message.
+func startMessage(t *testing.T, r *running, c *raw, first string) {
+	t.Helper()
+	c.cmd("EHLO client.example")
+	c.expectPrefix("MAIL FROM:<sender@remote.example>", "250 ")
+	c.expectPrefix("RCPT TO:<alice@example.org>", "250 ")
+	c.expect("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	c.send(first)
+	waitFor(t, "DATA to start", func() bool { return r.srv.busyConns() == 1 })
+}
+
+// A message in flight when Shutdown starts is received to its end, stored
+// once, and answered before the connection closes; Shutdown returns after
+// that, so the process cannot exit before the reply is out. The listener
+// wraps its connections as in production, so that the server cannot lean
+// on a half-close.
+func TestShutdownAnswersMessageInFlight(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			e := newEnv(t)
+			r := e.startWrapped(e.options(Inbound), m.implicit)
+			c := e.dialMode(r, m.implicit)
+			startMessage(t, r, c, "Subject: in flight\r\n\r\nfirst half")
+
+			// serve.go's grace, shortened: it is not reached.
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- r.srv.Shutdown(ctx) }()
+			select {
+			case err := <-r.errc:
+				if !errors.Is(err, ErrServerClosed) {
+					t.Errorf("Serve returned %v", err)
+				}
+				r.errc <- err // for the cleanup
+			case <-time.After(testTimeout):
+				t.Fatal("Serve did not return")
+			}
+
+			// The client goes on sending after Shutdown began.
+			for range 20 {
+				c.send(strings.Repeat("q", 98))
+			}
+			got := c.cmd(".")
+			if !strings.HasPrefix(got, "250 2.0.0 OK: queued as ") {
+				t.Fatalf("end of DATA during Shutdown: %q", got)
+			}
+			c.wantClosed()
+			if err := <-done; err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+			if files := e.mailFiles(); len(files) != 1 {
+				t.Errorf("files on disk: %q, want one", files)
+			}
+			msgs := e.inbox("alice@example.org")
+			want := "\r\n\r\nfirst half\r\n" + strings.Repeat(strings.Repeat("q", 98)+"\r\n", 20)
+			if len(msgs) != 1 || !strings.HasSuffix(msgs[0].data, want) {
+				t.Errorf("stored %d messages", len(msgs))
+			}
+		})
+	}
+}
+
+// When the grace ends while the message is still coming in, the transfer
+// is cut: the client gets no reply and nothing is stored.
+func TestShutdownGraceEndsWhileReceiving(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			e := newEnv(t)
+			r := e.startWrapped(e.options(Inbound), m.implicit)
+			c := e.dialMode(r, m.implicit)
+			startMessage(t, r, c, "Subject: cut\r\n\r\n"+strings.Repeat(strings.Repeat("x", 98)+"\r\n", 100))
+
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			if err := r.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Shutdown = %v, want DeadlineExceeded", err)
+			}
+			r.srv.Close() // as serve.go does next
+			c.wantClosed()
+			waitFor(t, "the cut delivery to end", func() bool { return r.srv.busyConns() == 0 })
+			e.wantNoMail()
+		})
+	}
+}
+
+// holdingStore reads each message in full, then waits for release before
+// storing it, whatever its context says: a store that had passed its last
+// look at the context when Shutdown's grace ended, and commits.
+type holdingStore struct {
+	mailbox.Store
+	received chan struct{}
+	release  chan struct{}
+}
+
+func (h *holdingStore) Deliver(_ context.Context, users []string, r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	h.received <- struct{}{}
+	<-h.release
+	return h.Store.Deliver(context.Background(), users, bytes.NewReader(b))
+}
+
+// When the grace ends while a message received in full is being stored,
+// it is let finish: a message that is stored is answered 250 before
+// Shutdown returns (a sender that got no reply would send it again).
+func TestShutdownGraceEndsWhileStoring(t *testing.T) {
+	e := newEnv(t)
+	store := &holdingStore{Store: e.store, received: make(chan struct{}, 1), release: make(chan struct{})}
+	opts := e.options(Inbound)
+	opts.Store = store
+	r := e.startWrapped(opts, false)
+	c := e.dialMode(r, false)
+	startMessage(t, r, c, "Subject: storing\r\n\r\nwhole")
+	c.send(".")
+	select {
+	case <-store.received:
+	case <-time.After(testTimeout):
+		t.Fatal("the store did not get the message")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.srv.Shutdown(ctx) }()
+	waitFor(t, "the grace to end", func() bool {
+		return countConns(r.srv, func(c *conn) bool { return c.ctx.Err() != nil }) == 1
+	})
+	close(store.release)
+	if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown = %v, want DeadlineExceeded", err)
+	}
+	r.srv.Close() // as serve.go does next
+
+	if got := c.read(); !strings.HasPrefix(got, "250 2.0.0 OK: queued as ") {
+		t.Errorf("end of DATA: %q", got)
+	}
+	c.wantClosed()
+	if files := e.mailFiles(); len(files) != 1 {
+		t.Errorf("files on disk: %q, want one", files)
+	}
+}
