@@ -21,9 +21,9 @@ import (
 //
 // A connection owes nothing when no Data call runs and every reply due has
 // been written. Shutdown closes such a connection at once (drain) and any
-// other one right after its reply (replied), so that a message that was
-// stored is always answered: a sender that got no 250 sends again, and the
-// recipient would get it twice.
+// other one right after its reply, with a 421 (replied), so that a message
+// that was stored is always answered: a sender that got no 250 sends again,
+// and the recipient would get it twice.
 //
 // When Shutdown's grace ends (abort), a connection still receiving a
 // message is closed: the store sees a read error and keeps nothing. One
@@ -91,13 +91,15 @@ func (c *conn) dataEnded(d *dataReader) {
 
 // replied is called from the session's Reset with the connection go-smtp
 // writes to (the TLS one after STARTTLS). After a Data call, go-smtp has
-// just written its reply: a connection Shutdown is waiting for closes now.
+// just written its reply: a connection Shutdown is waiting for says 421 and
+// closes now (RFC 5321 §3.8: a server may send it before the next command;
+// the client reads it as the reply to that command).
 //
 // So does one where go-smtp may have stopped reading a refused message part
 // way: it reads the rest of it under the last deadline we set, and a reply
 // written at or after that deadline means the read timed out; the rest of
-// the message would then be read as commands. RFC 5321 §4.5.3.2: a server
-// that times out closes the connection.
+// the message would then be read as commands. RFC 5321 §3.8: a server may
+// close after a time-out waiting for data (its reply has been written).
 func (c *conn) replied(nc net.Conn) {
 	c.mu.Lock()
 	if !c.replyDue {
@@ -106,10 +108,13 @@ func (c *conn) replied(nc net.Conn) {
 	}
 	c.replyDue = false
 	stale := !c.staleAfter.IsZero() && !time.Now().Before(c.staleAfter)
-	closeNow := stale || c.draining && c.idleLocked()
+	drained := c.draining && c.idleLocked()
 	c.mu.Unlock()
-	if closeNow {
+	switch {
+	case stale:
 		nc.Close()
+	case drained:
+		c.sayAndClose(nc, reply(errShutdown))
 	}
 }
 

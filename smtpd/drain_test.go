@@ -12,6 +12,10 @@ import (
 	"github.com/mailsuite/mailsuite/mailbox"
 )
 
+// shutdownReply is what a connection reads after its last reply when the
+// server shuts down (RFC 5321 §3.8).
+const shutdownReply = "421 4.3.2 Service shutting down, closing connection"
+
 // modes is the two ways a test below reaches the server.
 var modes = []struct {
 	name     string
@@ -87,6 +91,9 @@ func TestShutdownAnswersMessageInFlight(t *testing.T) {
 			got := c.cmd(".")
 			if !strings.HasPrefix(got, "250 2.0.0 OK: queued as ") {
 				t.Fatalf("end of DATA during Shutdown: %q", got)
+			}
+			if got := c.read(); got != shutdownReply {
+				t.Errorf("after the reply: %q, want %q", got, shutdownReply)
 			}
 			c.wantClosed()
 			if err := <-done; err != nil {
@@ -179,6 +186,9 @@ func TestShutdownGraceEndsWhileStoring(t *testing.T) {
 
 	if got := c.read(); !strings.HasPrefix(got, "250 2.0.0 OK: queued as ") {
 		t.Errorf("end of DATA: %q", got)
+	}
+	if got := c.read(); got != shutdownReply {
+		t.Errorf("after the reply: %q, want %q", got, shutdownReply)
 	}
 	c.wantClosed()
 	if files := e.mailFiles(); len(files) != 1 {

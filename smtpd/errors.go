@@ -99,6 +99,9 @@ var (
 	// RFC 5321 §4.5.3.2.5 and §3.8: the connection is closed after it.
 	replyDataTimeout = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
 		Message: "Timeout waiting for message data, closing connection"}
+	// RFC 5321 §3.8: a server shutting down says 421, then closes.
+	replyShutdown = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2},
+		Message: "Service shutting down, closing connection"}
 
 	// RFC 6409 §6.1: the submission server may refuse a sender the user
 	// is not allowed to use; 553 (RFC 5321 §4.2.2 "mailbox name not
@@ -142,6 +145,7 @@ var replies = []struct {
 	{errTooManyAuthFailed, replyTooManyAuthFailed},
 	{errAuthUnavailable, replyAuthUnavailable},
 	{errDataTimeout, replyDataTimeout},
+	{errShutdown, replyShutdown},
 	{errUsersUnavailable, replyLocalError},
 	{errSenderNotOwned, replySenderNotOwned},
 	{errFromNotOwned, replyFromNotOwned},

@@ -54,6 +54,9 @@ func TestShutdownLetsDataFinish(t *testing.T) {
 	if !strings.HasPrefix(got, "250 2.0.0 OK: queued as ") {
 		t.Fatalf("end of DATA during shutdown: %q", got)
 	}
+	if got := busy.read(); got != shutdownReply {
+		t.Errorf("after the reply: %q, want %q", got, shutdownReply)
+	}
 	busy.wantClosed()
 	if err := <-done; err != nil {
 		t.Errorf("Shutdown: %v", err)
