@@ -125,7 +125,7 @@ func imapFetchAll(t *testing.T, in *instance, user, pass string) [][]byte {
 		return nil
 	}
 	section := &imap.FetchItemBodySection{Peek: true}
-	msgs, err := c.Fetch(imap.SeqSetNum(1, sel.NumMessages), &imap.FetchOptions{
+	msgs, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: sel.NumMessages}}, &imap.FetchOptions{
 		UID: true, RFC822Size: true, BodySection: []*imap.FetchItemBodySection{section},
 	}).Collect()
 	if err != nil {
