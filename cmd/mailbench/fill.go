@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"slices"
@@ -100,10 +101,12 @@ func appendOne(c *imapclient.Client, mailbox string, msg []byte, seq int) error 
 // seconds rather than an hour of APPENDs. The server is not involved: it
 // must notice the files itself (both mailsuite and Dovecot rescan a folder
 // whose directory changed). File names carry S= (size on disk, LF line
-// ends) and W= (size with CRLF), as Dovecot writes them. Files and any
-// directories made take the owner of the nearest existing parent, so that
-// a server running as another user can rename them. Ends with sync(2) so
-// that write-back does not disturb the next measurement.
+// ends) and W= (size with CRLF), as Dovecot writes them; a name's seconds
+// are spread over the last -n seconds, as if one message had come each
+// second. Files and any directories made take the owner of the nearest
+// existing parent, so that a server running as another user can rename
+// them. Ends with sync(2) so that write-back does not disturb the next
+// measurement.
 func runFillMaildir(ctx context.Context, o *options, r *reporter) error {
 	if o.maildir == "" {
 		return errors.New("fill-maildir needs -maildir")
@@ -146,7 +149,7 @@ func runFillMaildir(ctx context.Context, o *options, r *reporter) error {
 				if seenAt(seq) {
 					info = ":2,S"
 				}
-				name := fmt.Sprintf("%d.M%dP%dQ%d.mailbench%s,S=%d,W=%d%s", now, seq, pid, seq, g.run[:8], len(lf), crlf, info)
+				name := fillName(g.run, now, o.n, seq, pid, len(lf), crlf) + info
 				path := filepath.Join(o.maildir, "cur", name)
 				err := os.WriteFile(path, lf, 0o600)
 				if err == nil && chown {
@@ -177,6 +180,24 @@ func runFillMaildir(ctx context.Context, o *options, r *reporter) error {
 	r.rate("msgs_per_s", float64(written), elapsed, "msg/s")
 	r.mbps("mb_per_s", bytes.Load(), elapsed)
 	return nil
+}
+
+// fillName is the name (without the ":2," info) of fill file seq of n:
+// <seconds>.M<microseconds>P<pid>Q<seq>.mailbench-<run>,S=<lf>,W=<crlf>,
+// the seconds one per message up to now and the microseconds spread like
+// a real delivery's. Names that differ only in a counter collide in
+// Dovecot's file-name hash (a PJW hash that keeps mostly the last
+// characters), which would make Dovecot look quadratic in a way its own
+// deliveries never make it.
+func fillName(run string, now int64, n, seq, pid, lf, crlf int) string {
+	return fmt.Sprintf("%d.M%dP%dQ%d.mailbench-%s,S=%d,W=%d", now-int64(n-seq), uniqueMicros(run, seq), pid, seq, run[:8], lf, crlf)
+}
+
+func uniqueMicros(run string, seq int) int {
+	h := fnv.New32a()
+	h.Write([]byte(run))
+	h.Write([]byte{byte(seq), byte(seq >> 8), byte(seq >> 16), byte(seq >> 24)})
+	return int(h.Sum32() % 1_000_000)
 }
 
 // ownerOfNearest is the owner of path or of its nearest existing parent.

@@ -203,17 +203,17 @@ func (o *options) addr(port int) string {
 	return net.JoinHostPort(o.host, strconv.Itoa(port))
 }
 
-// dial opens a TCP connection whose deadline is the end of ctx (every
-// read and write of the workload is bounded by it).
+// dial opens a TCP connection that is closed when ctx ends, so that every
+// read and write of the workload is bounded by its time. (A deadline on
+// the connection would not do: go-smtp and imapclient set their own
+// deadlines per command, replacing it.)
 func (o *options) dial(ctx context.Context, port int) (net.Conn, error) {
 	d := net.Dialer{Timeout: 10 * time.Second}
 	c, err := d.DialContext(ctx, "tcp", o.addr(port))
 	if err != nil {
 		return nil, err
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
+	context.AfterFunc(ctx, func() { c.Close() })
 	return c, nil
 }
 

@@ -220,7 +220,7 @@ ms_start
 
 {
   echo "# sidebyside.sh $(date -u +%FT%TZ) on $(uname -srm), $(nproc) cores, $(free -g | awk '/^Mem/ {print $2}') GiB"
-  echo "# mailsuite $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'), $(go version | cut -d' ' -f3)"
+  echo "# mailsuite $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?') (the working tree as built), $(go version | cut -d' ' -f3)"
   echo "# dovecot $(dovecot --version), postfix $(postconf -dh mail_version)"
 } | tee -a "$RESULTS"
 
