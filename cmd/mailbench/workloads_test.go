@@ -1,11 +1,14 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // Every workload, briefly, against a spawned mailsuite: the figures are
@@ -264,5 +267,55 @@ func TestFlagErrors(t *testing.T) {
 	o := runBench(t, "-imap-port", strconv.Itoa(port), "-timeout", "5s", "select")
 	if o.code != 1 || !strings.Contains(o.stderr, "select:") {
 		t.Errorf("closed port: exit %d, stderr %q", o.code, o.stderr)
+	}
+}
+
+// A server that accepts and then says nothing cannot hold a workload past
+// -timeout: the connection is closed when the workload's time ends, even
+// though the client libraries set deadlines of their own (minutes long).
+func TestSilentServerBoundedByTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("220 silent.example ESMTP\r\n")) // then nothing more
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	done := make(chan outcome, 1)
+	go func() {
+		done <- runBench(t, "-smtp-port", port, "-imap-port", port, "-pop3-port", port, "-timeout", "500ms", "-n", "1", "-c", "1", "smtp1", "select", "pop3")
+	}()
+	select {
+	case o := <-done:
+		if o.code != 1 {
+			t.Fatalf("exit %d, want 1\n%s", o.code, o.stderr)
+		}
+		for _, wl := range []string{"select:", "pop3:"} {
+			if !strings.Contains(o.stderr, wl) {
+				t.Errorf("stderr lacks the %s failure: %q", wl, o.stderr)
+			}
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("mailbench still running a minute after a 500ms -timeout")
 	}
 }
