@@ -30,11 +30,12 @@ type Config struct {
 
 	Listen   Listen   `toml:"listen"`
 	TLS      TLS      `toml:"tls"`
-	Auth     Auth     `toml:"auth"`
+	Auth     Auth     `toml:"auth"` // auth.go
 	Limits   Limits   `toml:"limits"`
 	Timeouts Timeouts `toml:"timeouts"`
 	Log      Log      `toml:"log"`
 	Outbound Outbound `toml:"outbound"` // outbound.go
+	Server   Server   `toml:"server"`   // server.go
 
 	// Path is the absolute path of the file this came from; "" for
 	// built-in defaults.
@@ -64,13 +65,6 @@ type TLS struct {
 
 // SelfSigned reports whether no certificate files are configured.
 func (t TLS) SelfSigned() bool { return t.CertFile == "" && t.KeyFile == "" }
-
-// Auth governs logins.
-type Auth struct {
-	// AllowPlaintext lets AUTH/LOGIN/USER run without TLS, but only for
-	// clients connecting from a loopback address.
-	AllowPlaintext bool `toml:"allow_plaintext"`
-}
 
 // Limits bound what one client may ask of the server. In a file, 0 means
 // the default; a negative value is an error.
@@ -137,6 +131,7 @@ func Default() *Config {
 			IMAPIdle: Duration{Duration: DefaultIMAPIdleTimeout},
 			POP3:     Duration{Duration: DefaultPOP3Timeout},
 		},
+		Auth:     defaultAuth(),
 		Log:      Log{Level: "info", Format: "text"},
 		Outbound: defaultOutbound(),
 	}
@@ -219,7 +214,8 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("recipient_delimiter", c.RecipientDelimiter),
 		slog.Attr{Key: "listen", Value: slog.GroupValue(listen...)},
 		slog.String("tls", tls),
-		slog.Bool("allow_plaintext", c.Auth.AllowPlaintext),
+		slog.Attr{Key: "auth", Value: c.Auth.logValue()},
+		slog.String("server_user", c.Server.User),
 		slog.Group("limits",
 			slog.Int64("max_message_size", c.Limits.MaxMessageSize),
 			slog.Int("max_recipients", c.Limits.MaxRecipients),

@@ -43,7 +43,7 @@ func TestExampleConfig(t *testing.T) {
 	}
 	d := Default()
 	if c.DataDir != d.DataDir || c.RecipientDelimiter != d.RecipientDelimiter || c.TLS != d.TLS ||
-		c.Auth != d.Auth || c.Limits != d.Limits || c.Timeouts != d.Timeouts || c.Log != d.Log {
+		!c.Auth.Equal(d.Auth) || c.Limits != d.Limits || c.Timeouts != d.Timeouts || c.Log != d.Log {
 		t.Errorf("the example's values differ from Default():\n%+v\n%+v", c, d)
 	}
 	if c.Hostname != "mail.example.org" || !slices.Equal(c.Domains, []string{"example.org"}) {

@@ -139,9 +139,9 @@ Level = "info"
 `)
 	_, err := Load(path)
 	want := []string{
-		path + `:2: hostnme: unknown key (known keys at the top level: hostname, domains, data_dir, recipient_delimiter, listen, tls, auth, limits, timeouts, log, outbound)`,
+		path + `:2: hostnme: unknown key (known keys at the top level: hostname, domains, data_dir, recipient_delimiter, listen, tls, auth, limits, timeouts, log, outbound, server)`,
 		path + `:8: listen.smtpd: unknown key (known keys in [listen]: smtp, submission, submissions, imap, imaps, pop3, pop3s)`,
-		path + `:19: logging: unknown key (known keys at the top level: hostname, domains, data_dir, recipient_delimiter, listen, tls, auth, limits, timeouts, log, outbound)`,
+		path + `:19: logging: unknown key (known keys at the top level: hostname, domains, data_dir, recipient_delimiter, listen, tls, auth, limits, timeouts, log, outbound, server)`,
 		path + `:24: log.Level: unknown key (known keys in [log]: level, format, debug_protocol)`,
 		`hostname: must be set to this server's public name, like "mail.example.org"`,
 		path + `:3: domains: "bad_domain" is not a valid domain name (letters, digits, hyphens and dots, like "example.org")`,

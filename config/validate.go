@@ -37,6 +37,8 @@ func (c *Config) check(ps *problems) {
 	c.checkListen(ps)
 	c.checkTLS(ps)
 	c.checkLimits(ps)
+	c.checkAuth(ps)   // auth.go
+	c.checkServer(ps) // server.go
 	c.checkOutbound(ps)
 	for _, t := range []struct {
 		key string

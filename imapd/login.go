@@ -29,6 +29,9 @@ func (ss *session) Login(username, password string) error {
 	}
 	ctx, cancel := context.WithTimeout(ss.srv.ctx, authTimeout)
 	defer cancel()
+	// The client goes with the check for the shared login limiter
+	// (users.Limited).
+	ctx = users.WithClient(ctx, ss.remote, "imap")
 	user, err := ss.srv.opts.Users.Authenticate(ctx, username, password)
 	if err != nil {
 		if errors.Is(err, users.ErrAuthFailed) {

@@ -152,7 +152,10 @@ func decodePlain(raw []byte) (authzid, authcid, password string, err error) {
 // login checks the credentials and, if they are good, opens the maildrop
 // and takes the message snapshot (RFC 1939 §4, the move to TRANSACTION).
 func (ss *session) login(method, name, password string) {
-	user, err := ss.srv.opts.Users.Authenticate(ss.srv.ctx, name, password)
+	// The client goes with the check for the shared login limiter
+	// (users.Limited).
+	ctx := users.WithClient(ss.srv.ctx, ss.conn.RemoteAddr(), "pop3")
+	user, err := ss.srv.opts.Users.Authenticate(ctx, name, password)
 	if err != nil {
 		ss.authFailed(method, name, err)
 		return

@@ -66,7 +66,10 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 func (s *session) authenticate(mech, username, password string) error {
 	log := s.logger()
 	c := s.c
-	user, err := s.opts.Users.Authenticate(c.ctx, username, password)
+	// The client goes with the check for the shared login limiter
+	// (users.Limited).
+	ctx := users.WithClient(c.ctx, s.sc.Conn().RemoteAddr(), s.opts.Mode.String())
+	user, err := s.opts.Users.Authenticate(ctx, username, password)
 	if err == nil {
 		s.mu.Lock()
 		s.user = user

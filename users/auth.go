@@ -12,8 +12,9 @@ import (
 // verification against a dummy hash, so that neither the answer nor its
 // timing tells a caller who exists. Only ctx's error is returned otherwise.
 //
-// Rate limiting of failures is the front ends' business (they know the
-// remote address); this method is as slow as the hash makes it.
+// This method is as slow as the hash makes it; Limited (ratelimit.go)
+// wraps it to slow down and lock out repeated failures, by the client the
+// front end puts on ctx (WithClient).
 func (f *FileDB) Authenticate(ctx context.Context, address, password string) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err

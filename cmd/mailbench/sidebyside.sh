@@ -7,6 +7,7 @@
 #
 #   cmd/mailbench/sidebyside.sh                       # moderate counts, ~10 min on 2 cores
 #   ROUNDS=5 BIG_N=100000 IDLE_N=1000 cmd/mailbench/sidebyside.sh
+#   MAILSUITE_REF=HEAD cmd/mailbench/sidebyside.sh     # the last commit, not the working tree
 #
 # Needs root: it installs the peers with apt-get when they are missing (as
 # ../shared/peers/README.md says), runs them as private instances under
@@ -205,8 +206,21 @@ if [ "$(cat /proc/sys/fs/inotify/max_user_instances)" -lt 4096 ]; then
   sysctl -q -w fs.inotify.max_user_instances=4096 || echo "warning: could not raise fs.inotify.max_user_instances; Dovecot IDLE will poll past 128 sessions" >&2
 fi
 
-say "building mailsuite and mailbench"
-(cd "$REPO" && go build -o "$BIN/mailsuite" ./cmd/mailsuite && go build -o "$BIN/mailbench" ./cmd/mailbench)
+# The mailsuite measured: the working tree as it is (the default, for
+# measuring a change before committing it), or the commit MAILSUITE_REF
+# names (MAILSUITE_REF=HEAD: what is committed, whatever is being edited).
+if [ -n "${MAILSUITE_REF:-}" ]; then
+  MS_LABEL="$(git -C "$REPO" rev-parse --short "$MAILSUITE_REF") ($MAILSUITE_REF)"
+  say "building mailsuite $MS_LABEL and mailbench"
+  mkdir -p "$WORK/src"
+  git -C "$REPO" archive "$MAILSUITE_REF" | tar -x -C "$WORK/src"
+  (cd "$WORK/src" && go build -o "$BIN/mailsuite" ./cmd/mailsuite)
+else
+  MS_LABEL="$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?') (the working tree)"
+  say "building mailsuite $MS_LABEL and mailbench"
+  (cd "$REPO" && go build -o "$BIN/mailsuite" ./cmd/mailsuite)
+fi
+(cd "$REPO" && go build -o "$BIN/mailbench" ./cmd/mailbench)
 
 say "starting mailsuite (127.0.0.1:$MS_SMTP/$MS_IMAP/$MS_POP3), Dovecot and Postfix (under $ROOT)"
 cp -r "$PEERS_SRC" "$WORK/peers"
@@ -220,7 +234,7 @@ ms_start
 
 {
   echo "# sidebyside.sh $(date -u +%FT%TZ) on $(uname -srm), $(nproc) cores, $(free -g | awk '/^Mem/ {print $2}') GiB"
-  echo "# mailsuite $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?') (the working tree as built), $(go version | cut -d' ' -f3)"
+  echo "# mailsuite $MS_LABEL, $(go version | cut -d' ' -f3)"
   echo "# dovecot $(dovecot --version), postfix $(postconf -dh mail_version)"
 } | tee -a "$RESULTS"
 

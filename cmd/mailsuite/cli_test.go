@@ -349,7 +349,7 @@ colour = "blue"
 [listen]
 imap = "0.0.0.0"
 `), 0o600)
-	want := "mailsuite: " + bad + `:4: colour: unknown key (known keys at the top level: hostname, domains, data_dir, recipient_delimiter, listen, tls, auth, limits, timeouts, log, outbound)
+	want := "mailsuite: " + bad + `:4: colour: unknown key (known keys at the top level: hostname, domains, data_dir, recipient_delimiter, listen, tls, auth, limits, timeouts, log, outbound, server)
 mailsuite: ` + bad + `:6: listen.imap: "0.0.0.0" is not host:port; write it like "0.0.0.0:143" or "[::]:143"
 mailsuite: the config has 2 problems; fix them and run 'mailsuite config check'
 `

@@ -183,6 +183,14 @@ func report(err error, stderr io.Writer) int {
 func dispatch(inv invocation, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd, rest := inv.words[0], inv.words[1:]
 	switch cmd {
+	case "user", "alias", "queue", "dkim":
+		// Run as root, these write in data_dir as [server] user
+		// (privileges.go).
+		if err := adminAs(inv); err != nil {
+			return err
+		}
+	}
+	switch cmd {
 	case "serve":
 		if len(rest) > 0 {
 			return usagef("serve takes no arguments, got %q", strings.Join(rest, " "))

@@ -44,6 +44,7 @@ type running struct {
 	cfg    *config.Config
 	log    *slog.Logger
 	users  *users.FileDB
+	auth   *users.Limited // users behind the login limiter (authlimit.go)
 	store  *mailbox.Maildir
 	queue  *queue.Queue // outbound.go
 	cert   *certs.Holder
@@ -52,6 +53,8 @@ type running struct {
 	lns    []net.Listener
 	srvs   []server
 	served sync.WaitGroup
+
+	stopWatch func() // stops the certificate file watcher
 }
 
 // runServe runs every configured listener until SIGTERM or SIGINT (or ctx
@@ -89,8 +92,9 @@ func runServe(ctx context.Context, cfg *config.Config, cfgSource string, logger 
 	}
 }
 
-// start opens the stores, binds every listener (so that a port in use fails
-// before anything is served) and serves them.
+// start binds every listener (so that a port in use fails before anything
+// is served), switches to [server] user when started as root
+// (privileges.go), opens the stores and serves.
 func start(cfg *config.Config, logger *slog.Logger, hooks outboundHooks) (*running, error) {
 	r := &running{cfg: cfg, log: logger}
 	ok := false
@@ -100,14 +104,48 @@ func start(cfg *config.Config, logger *slog.Logger, hooks outboundHooks) (*runni
 		}
 	}()
 
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	listeners := cfg.Listeners()
+	if len(listeners) == 0 {
+		return nil, errors.New("no listener is configured: set at least one address under [listen]")
+	}
+	runAs, err := privilegePlan(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	if runAs != nil {
+		err = prepareDataDir(cfg.DataDir, runAs)
+	} else {
+		err = os.MkdirAll(cfg.DataDir, 0o700)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
 	}
+	// The lock first: a second server on this data_dir is told so, not
+	// that its ports are taken.
 	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
 	r.lock = lock
+	if runAs != nil {
+		// Made by root: the admin commands, run as the user, open it too.
+		if err := lock.Chown(runAs.uid, runAs.gid); err != nil {
+			return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+		}
+	}
+	for _, l := range listeners {
+		ln, err := net.Listen("tcp", l.Address)
+		if err != nil {
+			return nil, fmt.Errorf("listen.%s: cannot listen on %s: %w", l.Name, l.Address, err)
+		}
+		r.lns = append(r.lns, ln)
+	}
+	if runAs != nil {
+		if err := dropPrivileges(runAs); err != nil {
+			return nil, err
+		}
+		logger.Info("switched to the unprivileged user after binding the listeners", "user", runAs.name, "uid", runAs.uid, "gid", runAs.gid)
+	}
 
 	r.users, err = users.OpenFile(cfg.UsersFile(), users.FileOptions{
 		Domains:   cfg.Domains,
@@ -117,6 +155,7 @@ func start(cfg *config.Config, logger *slog.Logger, hooks outboundHooks) (*runni
 	if err != nil {
 		return nil, fmt.Errorf("user database %s: %w", cfg.UsersFile(), err)
 	}
+	r.auth = newAuthLimiter(cfg, r.users, logger)
 	r.store, err = mailbox.Open(filepath.Join(cfg.DataDir, "mail"), mailbox.Options{
 		Logger:   logger,
 		Hostname: cfg.Hostname,
@@ -137,29 +176,26 @@ func start(cfg *config.Config, logger *slog.Logger, hooks outboundHooks) (*runni
 		Hostname: cfg.Hostname,
 	})
 	if err != nil {
+		if runAs != nil {
+			return nil, fmt.Errorf("%w (read as user %s: the files must be readable by it)", err, runAs.name)
+		}
 		return nil, err
 	}
 	certFile, _ := r.cert.Paths()
 	logger.Info("tls certificate", "file", certFile, "self_signed", r.cert.SelfSigned)
+	r.stopWatch = r.cert.Watch(certs.DefaultWatchInterval, logger)
 
 	tlsConfig := r.cert.Config()
-	listeners := cfg.Listeners()
-	if len(listeners) == 0 {
-		return nil, errors.New("no listener is configured: set at least one address under [listen]")
-	}
 	limiter := connlimit.New(cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerIP, logger)
-	for _, l := range listeners {
-		ln, err := net.Listen("tcp", l.Address)
-		if err != nil {
-			return nil, fmt.Errorf("listen.%s: cannot listen on %s: %w", l.Name, l.Address, err)
-		}
+	for i, l := range listeners {
+		ln := r.lns[i]
 		if l.Security == config.SecurityImplicitTLS {
 			ln = tls.NewListener(limiter.Wrap(ln, l.Name, ""), tlsConfig)
 		} else {
 			ln = limiter.Wrap(ln, l.Name, busyLine[l.Name])
 		}
 		r.names = append(r.names, l.Name)
-		r.lns = append(r.lns, ln)
+		r.lns[i] = ln
 		r.srvs = append(r.srvs, r.newServer(l.Name, tlsConfig))
 	}
 	for i, ln := range r.lns {
@@ -206,7 +242,7 @@ func (r *running) newServer(name string, tlsConfig *tls.Config) server {
 			Mode:           mode,
 			Hostname:       cfg.Hostname,
 			Store:          r.store,
-			Users:          r.users,
+			Users:          r.auth,
 			TLSConfig:      tlsConfig,
 			AllowPlaintext: cfg.Auth.AllowPlaintext,
 			MaxMessageSize: cfg.Limits.MaxMessageSize,
@@ -217,7 +253,7 @@ func (r *running) newServer(name string, tlsConfig *tls.Config) server {
 			MaxConnections: cfg.Limits.MaxConnections,
 			// Also capped across all listeners by internal/connlimit.
 			MaxConnectionsPerIP: cfg.Limits.MaxConnectionsPerIP,
-			AuthDelay:           time.Second,
+			AuthDelay:           0, // r.auth delays failures, across connections
 			Outbound:            r.queue,
 			CopyToSent:          cfg.Outbound.CopyToSent,
 			Logger:              log,
@@ -226,13 +262,13 @@ func (r *running) newServer(name string, tlsConfig *tls.Config) server {
 		return imapd.New(imapd.Options{
 			Hostname:       cfg.Hostname,
 			Store:          r.store,
-			Users:          r.users,
+			Users:          r.auth,
 			TLSConfig:      tlsConfig,
 			AllowPlaintext: cfg.Auth.AllowPlaintext,
 			IdleTimeout:    cfg.Timeouts.IMAPIdle.Duration,
 			AppendLimit:    cfg.Limits.MaxMessageSize,
 			MaxConnsPerIP:  cfg.Limits.MaxConnectionsPerIP,
-			AuthDelay:      time.Second,
+			AuthDelay:      0, // r.auth delays failures, across connections
 			Logger:         log,
 			DebugWriter:    debug,
 		})
@@ -240,11 +276,11 @@ func (r *running) newServer(name string, tlsConfig *tls.Config) server {
 		return pop3d.New(pop3d.Options{
 			Hostname:       cfg.Hostname,
 			Store:          r.store,
-			Users:          r.users,
+			Users:          r.auth,
 			TLSConfig:      tlsConfig,
 			AllowPlaintext: cfg.Auth.AllowPlaintext,
 			Timeout:        cfg.Timeouts.POP3.Duration,
-			AuthDelay:      time.Second,
+			AuthDelay:      0, // r.auth delays failures, across connections
 			Logger:         log,
 		})
 	}
@@ -308,7 +344,7 @@ func restartOnly(old, new *config.Config) []string {
 	if old.TLS != new.TLS {
 		keys = append(keys, "tls")
 	}
-	if old.Auth != new.Auth {
+	if !old.Auth.Equal(new.Auth) {
 		keys = append(keys, "auth")
 	}
 	if old.Limits != new.Limits {
@@ -316,6 +352,9 @@ func restartOnly(old, new *config.Config) []string {
 	}
 	if old.Timeouts != new.Timeouts {
 		keys = append(keys, "timeouts")
+	}
+	if old.Server != new.Server {
+		keys = append(keys, "server")
 	}
 	if old.RecipientDelimiter != new.RecipientDelimiter {
 		keys = append(keys, "recipient_delimiter")
@@ -355,6 +394,9 @@ func (r *running) shutdown() error {
 
 // closeAll releases what start opened, in reverse order.
 func (r *running) closeAll() {
+	if r.stopWatch != nil {
+		r.stopWatch()
+	}
 	for i, ln := range r.lns {
 		ln.Close()
 		if i < len(r.srvs) {

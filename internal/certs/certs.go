@@ -1,7 +1,8 @@
 // Package certs provides the TLS certificate that every listener serves:
 // loaded from the configured files, or a self-signed one made in the data
 // directory on first start. The certificate sits behind an atomic pointer so
-// that a reload (SIGHUP) takes effect for new handshakes without a restart.
+// that a reload (SIGHUP, or Watch seeing the files change) takes effect for
+// new handshakes without a restart.
 //
 // It owns no listener and knows no protocol.
 package certs
@@ -35,6 +36,9 @@ type Source struct {
 type Holder struct {
 	src  Source
 	cert atomic.Pointer[tls.Certificate]
+	// loaded identifies the files the current certificate was read from
+	// (watch.go).
+	loaded atomic.Pointer[pairState]
 	// SelfSigned reports whether the certificate was made by us.
 	SelfSigned bool
 }
@@ -59,11 +63,13 @@ func (h *Holder) Reload() error {
 			return err
 		}
 	}
+	st := statPair(certFile, keyFile) // before reading: a later change is seen again
 	c, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return fmt.Errorf("tls: loading %s and %s: %w", certFile, keyFile, err)
 	}
 	h.cert.Store(&c)
+	h.loaded.Store(&st)
 	return nil
 }
 
