@@ -18,6 +18,9 @@ type msgMeta struct {
 	// set when full.
 	structure imap.BodyStructure
 	cost      int // estimated octets held, for the cache budget
+	// trimmed: decoded from the store's copy (metacodec.go), whose
+	// headers hold only the structure's and the envelope's fields.
+	trimmed bool
 }
 
 // metaKey names a message across users and folders; UIDVALIDITY makes a
@@ -32,8 +35,8 @@ type metaKey struct {
 const metaCacheBytes = 64 << 20
 
 // metaCache is a small LRU of parsed messages, shared by the sessions of
-// a server (the persistent index cache is the store's, later). It holds
-// at most max entries and about metaCacheBytes.
+// a server, in front of the copy the store keeps beside its index
+// (metacodec.go). It holds at most max entries and about metaCacheBytes.
 type metaCache struct {
 	mu    sync.Mutex
 	max   int
@@ -81,4 +84,13 @@ func (c *metaCache) put(k metaKey, m *msgMeta) {
 		delete(c.items, it.key)
 		c.bytes -= it.meta.cost
 	}
+}
+
+// reset empties the cache (benchmarks of a cold start).
+func (c *metaCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.order.Init()
+	clear(c.items)
+	c.bytes = 0
 }

@@ -12,12 +12,11 @@ func (ss *session) liveUIDs(numSet imap.NumSet) (uids []uint32, expunged bool, e
 		return nil, false, err
 	}
 	for _, i := range idx {
-		m := ss.sel.v.msgs[i]
-		if m.gone {
+		if ss.sel.v.isGone(i) {
 			expunged = true
 			continue
 		}
-		uids = append(uids, m.info.UID)
+		uids = append(uids, ss.sel.v.msgs[i].UID)
 	}
 	return uids, expunged, nil
 }
@@ -26,6 +25,7 @@ func (ss *session) liveUIDs(numSet imap.NumSet) (uids []uint32, expunged bool, e
 // §3). A missing destination is TRYCREATE.
 func (ss *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
 	defer ss.begin()()
+	defer ss.cork()()
 	if ss.sel == nil {
 		return nil, errNotSelected
 	}
@@ -50,6 +50,7 @@ func (ss *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error)
 // OK first (§4.3), then EXPUNGE for each message moved.
 func (ss *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
 	defer ss.begin()()
+	defer ss.cork()()
 	if ss.sel == nil {
 		return errNotSelected
 	}

@@ -8,7 +8,10 @@
 // other sessions' changes as EXISTS, EXPUNGE and FETCH FLAGS), the mapping
 // of store errors to IMAP response codes, SEARCH evaluation, the MIME
 // layout of messages for FETCH (BODYSTRUCTURE, ENVELOPE, body sections,
-// BINARY), and a small in-memory cache of that layout.
+// BINARY), computed once per message and kept in the store beside its
+// index (mailbox.MetaFolder, in the form of metacodec.go) with a small
+// in-memory LRU in front, and the gathering of a command's responses into
+// few writes (cork.go).
 //
 // It does not own mail: every byte, UID, flag and folder is the mailbox
 // package's, reached through mailbox.Store, Account and Folder. It does not

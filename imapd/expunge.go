@@ -11,6 +11,7 @@ import (
 // even after EXAMINE (LIBRARY-NOTES.md).
 func (ss *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
 	defer ss.begin()()
+	defer ss.cork()()
 	if ss.sel == nil {
 		return errNotSelected
 	}
@@ -29,8 +30,8 @@ func (ss *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error
 		}
 		which = make([]uint32, 0, len(idx))
 		for _, i := range idx {
-			if !v.msgs[i].gone {
-				which = append(which, v.msgs[i].info.UID)
+			if !v.isGone(i) {
+				which = append(which, v.msgs[i].UID)
 			}
 		}
 	}

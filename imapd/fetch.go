@@ -22,6 +22,7 @@ const maxHeaderFetch = 1 << 20
 // then carries EXPUNGEISSUED (RFC 5530 §3).
 func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
 	defer ss.begin()()
+	defer ss.cork()()
 	if ss.sel == nil {
 		return errNotSelected
 	}
@@ -40,12 +41,12 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 	utf8OK := ss.utf8Accepted()
 	expunged := false
 	for _, i := range idx {
-		m := v.msgs[i]
-		if m.gone {
+		if v.isGone(i) {
 			expunged = true
 			continue
 		}
-		ok, err := ss.fetchOne(w, uint32(i+1), m.info, options, seen[m.info.UID], utf8OK)
+		m := v.msgs[i]
+		ok, err := ss.fetchOne(w, uint32(i+1), m, options, seen[m.UID], utf8OK)
 		if err != nil {
 			return err
 		}
@@ -70,9 +71,8 @@ func (ss *session) markSeen(idx []int, options *imap.FetchOptions) (map[uint32]b
 	v := ss.sel.v
 	var uids []uint32
 	for _, i := range idx {
-		m := v.msgs[i]
-		if !m.gone && !hasFlag(m.info.Flags, mailbox.FlagSeen) {
-			uids = append(uids, m.info.UID)
+		if !v.isGone(i) && !hasFlag(v.msgs[i].Flags, mailbox.FlagSeen) {
+			uids = append(uids, v.msgs[i].UID)
 		}
 	}
 	if len(uids) == 0 {
@@ -198,7 +198,7 @@ func (ss *session) gather(src *msgSource, info mailbox.MessageInfo, o *imap.Fetc
 	var meta *msgMeta
 	if needMeta || needFull {
 		var err error
-		if meta, err = ss.meta(src, info, needFull); err != nil {
+		if meta, err = ss.meta(src, info, needFull, false); err != nil {
 			return nil, nil, nil, err
 		}
 	}
@@ -289,12 +289,30 @@ func (ss *session) writeItem(w io.Writer, src *msgSource, it fetchItem) error {
 	return err
 }
 
-// meta gives the parsed structure of a message from the cache, parsing
-// it (the header only, unless full) when missing.
-func (ss *session) meta(src *msgSource, info mailbox.MessageInfo, full bool) (*msgMeta, error) {
+// meta gives the parsed structure of a message: from the server's LRU,
+// else from the copy the store keeps (mailbox.MetaFolder), else by parsing
+// the message (the header only, unless full), which is then kept in both.
+// allHeaders: the caller needs every header field (SEARCH HEADER, TEXT),
+// not only those the store's copy keeps.
+func (ss *session) meta(src *msgSource, info mailbox.MessageInfo, full, allHeaders bool) (*msgMeta, error) {
 	key := metaKey{user: ss.user, folder: ss.sel.name, validity: ss.sel.folder.UIDValidity(), uid: info.UID}
-	if m := ss.srv.cache.get(key); m != nil && (m.full || !full) {
-		return m, nil
+	usable := func(m *msgMeta) bool { return (m.full || !full) && (!m.trimmed || !allHeaders) }
+	cached := ss.srv.cache.get(key)
+	if cached != nil && usable(cached) {
+		return cached, nil
+	}
+	mf, persist := ss.sel.folder.(mailbox.MetaFolder)
+	var stored *msgMeta
+	if persist {
+		if b, ok := mf.Meta(info.UID); ok {
+			m, err := decodeMeta(b, info.Size)
+			if err != nil {
+				ss.log.Warn("stored message structure unreadable; parsing again", "uid", info.UID)
+			} else if stored = m; usable(m) {
+				ss.srv.cache.put(key, m)
+				return m, nil
+			}
+		}
 	}
 	size, err := src.Size()
 	if err != nil {
@@ -304,6 +322,7 @@ func (ss *session) meta(src *msgSource, info mailbox.MessageInfo, full bool) (*m
 	if err != nil {
 		return nil, err
 	}
+	ss.srv.parses.Add(1)
 	var root *entity
 	if full {
 		root, err = parseLayout(r)
@@ -315,5 +334,11 @@ func (ss *session) meta(src *msgSource, info mailbox.MessageInfo, full bool) (*m
 	}
 	m := newMeta(root, size, full)
 	ss.srv.cache.put(key, m)
+	// Keep it in the store unless the store has as much already.
+	if persist && size == info.Size && (stored == nil || (full && !stored.full)) {
+		if err := mf.SetMeta(info.UID, encodeMeta(m)); err != nil && !errors.Is(err, mailbox.ErrNoMessage) {
+			ss.log.Warn("could not store message structure", "uid", info.UID, "err", err)
+		}
+	}
 	return m, nil
 }

@@ -295,11 +295,17 @@ func (p *layoutParser) finish(f *frame, end, nl int64) {
 
 // parseHeader fills e's header and content fields from the kept text.
 func (p *layoutParser) parseHeader(f *frame) {
-	e := f.e
-	e.Header = parseHeaderFields(f.hdr)
-	e.headerBytes = len(f.hdr)
+	f.e.setHeader(f.hdr, f.digest)
 	f.hdr = nil
-	typ, params := contentType(e.Header, f.digest)
+}
+
+// setHeader sets e's header from raw header text (CRLF line ends, no
+// blank line) and its content fields from that; inDigest: e is a part of
+// a multipart/digest.
+func (e *entity) setHeader(raw []byte, inDigest bool) {
+	e.Header = parseHeaderFields(raw)
+	e.headerBytes = len(raw)
+	typ, params := contentType(e.Header, inDigest)
 	e.Type, e.Subtype, _ = strings.Cut(typ, "/")
 	e.Params = params
 	e.Encoding = strings.ToLower(strings.TrimSpace(e.Header.Get("Content-Transfer-Encoding")))

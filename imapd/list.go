@@ -33,6 +33,7 @@ type listEntry struct {
 // LSUB (the library sends LSUB here as SelectSubscribed).
 func (ss *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
 	defer ss.begin()()
+	defer ss.cork()()
 	if options == nil {
 		options = &imap.ListOptions{}
 	}

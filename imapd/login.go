@@ -3,7 +3,6 @@ package imapd
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"strings"
 	"time"
@@ -23,7 +22,7 @@ func (ss *session) Login(username, password string) error {
 	defer ss.begin()()
 	// The library refuses authentication on a plaintext connection of the
 	// strict server already; this covers the lax one (DESIGN.md inv. 5).
-	if _, isTLS := ss.conn.NetConn().(*tls.Conn); !isTLS && !ss.srv.plaintextAllowed(ss.remote) {
+	if !isTLS(ss.conn.NetConn()) && !ss.srv.plaintextAllowed(ss.remote) {
 		ss.log.Warn("login refused: no TLS", "user", logName(username))
 		return errPrivacyRequired
 	}

@@ -66,7 +66,7 @@ func uidTargets(v *view, set imap.UIDSet) []int {
 	if len(v.msgs) == 0 {
 		return nil
 	}
-	last := v.msgs[len(v.msgs)-1].info.UID
+	last := v.msgs[len(v.msgs)-1].UID
 	var out []int
 	for _, r := range set {
 		lo, hi := uint32(r.Start), uint32(r.Stop)
@@ -79,8 +79,8 @@ func uidTargets(v *view, set imap.UIDSet) []int {
 		if lo > hi {
 			lo, hi = hi, lo
 		}
-		i := sort.Search(len(v.msgs), func(i int) bool { return v.msgs[i].info.UID >= lo })
-		for ; i < len(v.msgs) && v.msgs[i].info.UID <= hi; i++ {
+		i := sort.Search(len(v.msgs), func(i int) bool { return v.msgs[i].UID >= lo })
+		for ; i < len(v.msgs) && v.msgs[i].UID <= hi; i++ {
 			out = append(out, i)
 		}
 	}

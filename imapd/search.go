@@ -21,6 +21,7 @@ import (
 // by BODY and TEXT.
 func (ss *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
 	defer ss.begin()()
+	defer ss.cork()()
 	if ss.sel == nil {
 		return nil, errNotSelected
 	}
@@ -35,15 +36,15 @@ func (ss *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria
 	v := ss.sel.v
 	sr := &searcher{ss: ss, count: uint32(len(v.msgs))}
 	if n := len(v.msgs); n > 0 {
-		sr.maxUID = v.msgs[n-1].info.UID
+		sr.maxUID = v.msgs[n-1].UID
 	}
 	sr.bodyNeedles, sr.textNeedles = needles(criteria)
 	var seqs, uids []uint32
-	for i, m := range v.msgs {
-		if m.gone {
+	for i := range v.msgs {
+		if v.isGone(i) {
 			continue
 		}
-		sm := &searchMsg{seq: uint32(i + 1), info: m.info}
+		sm := &searchMsg{seq: uint32(i + 1), info: v.msgs[i]}
 		ok, err := sr.match(sm, criteria)
 		sm.close()
 		if errors.Is(err, mailbox.ErrNoMessage) {
@@ -54,7 +55,7 @@ func (ss *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria
 		}
 		if ok {
 			seqs = append(seqs, sm.seq)
-			uids = append(uids, m.info.UID)
+			uids = append(uids, sm.info.UID)
 		}
 	}
 
@@ -169,7 +170,7 @@ func (sr *searcher) match(m *searchMsg, c *imap.SearchCriteria) (bool, error) {
 		}
 	}
 	if len(c.Header) > 0 {
-		meta, err := sr.meta(m)
+		meta, err := sr.headers(m)
 		if err != nil {
 			return false, err
 		}
@@ -223,7 +224,19 @@ func (sr *searcher) source(m *searchMsg) *msgSource {
 
 func (sr *searcher) meta(m *searchMsg) (*msgMeta, error) {
 	if m.meta == nil {
-		meta, err := sr.ss.meta(sr.source(m), m.info, false)
+		meta, err := sr.ss.meta(sr.source(m), m.info, false, false)
+		if err != nil {
+			return nil, err
+		}
+		m.meta = meta
+	}
+	return m.meta, nil
+}
+
+// headers is meta with every header field of the message (HEADER).
+func (sr *searcher) headers(m *searchMsg) (*msgMeta, error) {
+	if m.meta == nil || m.meta.trimmed {
+		meta, err := sr.ss.meta(sr.source(m), m.info, false, true)
 		if err != nil {
 			return nil, err
 		}
@@ -239,7 +252,8 @@ func (sr *searcher) scan(m *searchMsg) error {
 		return nil
 	}
 	m.scanned = true
-	meta, err := sr.ss.meta(sr.source(m), m.info, true)
+	// TEXT reads every header; BODY needs only the part map.
+	meta, err := sr.ss.meta(sr.source(m), m.info, true, len(sr.textNeedles) > 0)
 	if err != nil {
 		return err
 	}

@@ -21,13 +21,20 @@ type selection struct {
 // Select opens a folder for SELECT or EXAMINE (RFC 9051 §6.3.2, §6.3.3).
 func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
 	defer ss.begin()()
+	defer ss.cork()()
 	ss.closeSelection() // the library unselects first; this is defensive
 	readOnly := options != nil && options.ReadOnly
 	f, err := ss.account.Open(name, readOnly)
 	if err != nil {
 		return nil, ss.protoError("SELECT", ctxPlain, err)
 	}
-	msgs, err := f.Messages()
+	var msgs []mailbox.MessageInfo
+	sf, shared := f.(mailbox.SharedFolder)
+	if shared {
+		msgs, err = sf.MessagesShared()
+	} else {
+		msgs, err = f.Messages()
+	}
 	if err != nil {
 		f.Close()
 		return nil, ss.protoError("SELECT", ctxPlain, err)
@@ -39,6 +46,7 @@ func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.Selec
 		return nil, ss.protoError("SELECT", ctxPlain, err)
 	}
 	sel := &selection{folder: f, name: name, readOnly: readOnly || f.ReadOnly(), v: newView(msgs)}
+	sel.v.shared = shared
 	uidNext := st.UIDNext
 	if last := sel.v.lastUID(); uidNext <= last {
 		uidNext = last + 1
@@ -94,6 +102,7 @@ func (ss *session) sync() error {
 // FETCH, STORE and SEARCH (RFC 9051 §7.5.1).
 func (ss *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	defer ss.begin()()
+	defer ss.cork()()
 	if ss.sel == nil {
 		return nil
 	}
@@ -111,6 +120,9 @@ func (ss *session) pollLocked(w updateWriter, allowExpunge bool) error {
 			return ferr
 		}
 		ss.log.Info("selected folder vanished; closing", "folder", ss.sel.name)
+		if ss.corker != nil {
+			ss.corker.uncork() // what was gathered goes before the BYE
+		}
 		ss.conn.Bye("Selected mailbox was deleted or renamed")
 		return err
 	}

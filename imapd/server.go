@@ -87,20 +87,27 @@ type Server struct {
 	opts  Options
 	log   *slog.Logger
 	cache *metaCache
+	// parses counts messages parsed for their structure (tests check that
+	// the store's copy spares them).
+	parses atomic.Uint64
 
 	ctx    context.Context // canceled by Close; bounds store and user calls
 	cancel context.CancelFunc
 
-	// Two library servers, because imapserver's InsecureAuth is global:
-	// strict refuses authentication without TLS, lax (loopback remotes
-	// when AllowPlaintext) allows it. Each gets its connections through a
+	// Three library servers, because imapserver's InsecureAuth is global
+	// and it knows TLS only as a *tls.Conn: strict refuses authentication
+	// without TLS, lax (loopback remotes when AllowPlaintext) allows it,
+	// and implicit serves implicit-TLS connections, which reach the library
+	// inside our corkConn (cork.go) and so must be told apart here: it
+	// allows authentication and offers no STARTTLS. Login checks TLS
+	// itself in every case. Each gets its connections through a
 	// connQueue fed by our own accept loops.
-	strict, lax     *imapserver.Server
-	strictQ, laxQ   *connQueue
-	startOnce       sync.Once
-	libServing      sync.WaitGroup
-	nextID          atomic.Uint64
-	shutdownStarted atomic.Bool
+	strict, lax, implicit    *imapserver.Server
+	strictQ, laxQ, implicitQ *connQueue
+	startOnce                sync.Once
+	libServing               sync.WaitGroup
+	nextID                   atomic.Uint64
+	shutdownStarted          atomic.Bool
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -150,6 +157,7 @@ func New(opts Options) *Server {
 		perIP:     make(map[string]int),
 		strictQ:   newConnQueue(),
 		laxQ:      newConnQueue(),
+		implicitQ: newConnQueue(),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	lib := imapserver.Options{
@@ -163,8 +171,12 @@ func New(opts Options) *Server {
 	strict.InsecureAuth = false
 	lax := lib
 	lax.InsecureAuth = true
+	implicit := lib
+	implicit.InsecureAuth = true
+	implicit.TLSConfig = nil
 	s.strict = imapserver.New(&strict)
 	s.lax = imapserver.New(&lax)
+	s.implicit = imapserver.New(&implicit)
 	return s
 }
 
@@ -184,9 +196,10 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 	}()
 	s.startOnce.Do(func() {
-		s.libServing.Add(2)
+		s.libServing.Add(3)
 		go func() { defer s.libServing.Done(); s.strict.Serve(s.strictQ) }()
 		go func() { defer s.libServing.Done(); s.lax.Serve(s.laxQ) }()
+		go func() { defer s.libServing.Done(); s.implicit.Serve(s.implicitQ) }()
 	})
 
 	var delay time.Duration
@@ -224,10 +237,13 @@ func (s *Server) dispatch(c net.Conn) {
 		return
 	}
 	q := s.strictQ
-	if _, isTLS := c.(*tls.Conn); !isTLS && s.plaintextAllowed(c.RemoteAddr()) {
+	switch {
+	case isTLS(c):
+		q = s.implicitQ
+	case s.plaintextAllowed(c.RemoteAddr()):
 		q = s.laxQ
 	}
-	if !q.push(c) {
+	if !q.push(newCorkConn(c)) {
 		c.Close()
 		s.release(ip)
 	}
@@ -303,9 +319,11 @@ func (s *Server) Close() error {
 	// and the two must not race.
 	s.strictQ.Close()
 	s.laxQ.Close()
+	s.implicitQ.Close()
 	s.libServing.Wait()
 	s.strict.Close()
 	s.lax.Close()
+	s.implicit.Close()
 	deadline := time.Now().Add(closeWait)
 	for len(s.liveSessions()) > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)

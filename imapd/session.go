@@ -24,6 +24,7 @@ type session struct {
 	ip     string
 	start  time.Time
 	log    *slog.Logger
+	corker *corkConn // nil when the library was given another conn
 
 	user    string
 	account mailbox.Account
@@ -53,6 +54,7 @@ func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapser
 		ip:     remoteIP(nc.RemoteAddr()),
 		start:  time.Now(),
 	}
+	ss.corker, _ = nc.(*corkConn)
 	ss.log = s.log.With("conn", ss.id, "remote", ss.remote.String())
 	if !s.addSession(ss) {
 		s.release(ss.ip)

@@ -12,6 +12,7 @@ import (
 // §6.3.3).
 func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, _ *imap.StoreOptions) error {
 	defer ss.begin()()
+	defer ss.cork()()
 	if ss.sel == nil {
 		return errNotSelected
 	}
@@ -32,11 +33,11 @@ func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *i
 	var uids []uint32
 	expunged := false
 	for _, i := range idx {
-		if v.msgs[i].gone {
+		if v.isGone(i) {
 			expunged = true
 			continue
 		}
-		uids = append(uids, v.msgs[i].info.UID)
+		uids = append(uids, v.msgs[i].UID)
 	}
 	if len(uids) > 0 {
 		op := mailbox.FlagsReplace
@@ -55,13 +56,13 @@ func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *i
 			// The new flags of every message named, changed or not; the
 			// UID too, which UID STORE needs and STORE may have.
 			for _, i := range idx {
-				m := v.msgs[i]
-				if m.gone {
+				if v.isGone(i) {
 					continue
 				}
+				m := v.msgs[i]
 				rw := w.CreateMessage(uint32(i + 1))
-				rw.WriteUID(imap.UID(m.info.UID))
-				rw.WriteFlags(wireFlags(m.info.Flags))
+				rw.WriteUID(imap.UID(m.UID))
+				rw.WriteFlags(wireFlags(m.Flags))
 				if err := rw.Close(); err != nil {
 					return err
 				}

@@ -21,19 +21,21 @@ import (
 // marked gone, until a command that allows it. New messages are held in
 // added until EXISTS is sent, so that "*" and sequence numbers always mean
 // what the client thinks they mean.
+//
+// msgs is the slice the store gave, taken as it is: with a
+// mailbox.SharedFolder it is shared with other sessions (shared is set)
+// and copied before the first change (own), so that SELECT of a
+// 100,000-message folder copies nothing. gone is kept apart, by UID, and
+// is empty almost always.
 type view struct {
-	msgs  []viewMsg
-	added []mailbox.MessageInfo
-	gone  int
-	dirty map[uint32]struct{} // UIDs whose flags others changed, not yet told
+	msgs   []mailbox.MessageInfo
+	shared bool
+	added  []mailbox.MessageInfo
+	gone   map[uint32]struct{} // UIDs of msgs expunged, not yet told
+	dirty  map[uint32]struct{} // UIDs whose flags others changed, not yet told
 
 	keywords        []string // keywords in use, for the FLAGS response
 	keywordsChanged bool
-}
-
-type viewMsg struct {
-	info mailbox.MessageInfo
-	gone bool
 }
 
 // updateWriter is what imapserver.UpdateWriter offers (Poll and IDLE).
@@ -49,20 +51,47 @@ type expungeWriter interface {
 	WriteExpunge(seqNum uint32) error
 }
 
+// newView takes msgs (ascending UID) for its own.
 func newView(msgs []mailbox.MessageInfo) *view {
-	v := &view{msgs: make([]viewMsg, len(msgs)), dirty: make(map[uint32]struct{})}
-	for i, m := range msgs {
-		v.msgs[i] = viewMsg{info: m}
-		v.noteKeywords(m.Flags)
+	v := &view{msgs: msgs, gone: make(map[uint32]struct{}), dirty: make(map[uint32]struct{})}
+	var last []string
+	for i := range msgs {
+		// Messages share their flag slices while their flags are the
+		// same state; most have none or the same few.
+		if f := msgs[i].Flags; len(f) > 0 && !sameSlice(f, last) {
+			v.noteKeywords(f)
+			last = f
+		}
 	}
 	v.keywordsChanged = false
 	return v
 }
 
+func sameSlice(a, b []string) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// own makes msgs the view's own before it is changed.
+func (v *view) own() {
+	if v.shared {
+		v.msgs = append(make([]mailbox.MessageInfo, 0, len(v.msgs)+len(v.added)), v.msgs...)
+		v.shared = false
+	}
+}
+
+// isGone reports whether msgs[i] was expunged and not yet told.
+func (v *view) isGone(i int) bool {
+	if len(v.gone) == 0 {
+		return false
+	}
+	_, ok := v.gone[v.msgs[i].UID]
+	return ok
+}
+
 // index gives the position in msgs of uid, or -1.
 func (v *view) index(uid uint32) int {
-	i := sort.Search(len(v.msgs), func(i int) bool { return v.msgs[i].info.UID >= uid })
-	if i < len(v.msgs) && v.msgs[i].info.UID == uid {
+	i := sort.Search(len(v.msgs), func(i int) bool { return v.msgs[i].UID >= uid })
+	if i < len(v.msgs) && v.msgs[i].UID == uid {
 		return i
 	}
 	return -1
@@ -74,7 +103,7 @@ func (v *view) lastUID() uint32 {
 		return v.added[n-1].UID
 	}
 	if n := len(v.msgs); n > 0 {
-		return v.msgs[n-1].info.UID
+		return v.msgs[n-1].UID
 	}
 	return 0
 }
@@ -84,7 +113,8 @@ func (v *view) apply(ch mailbox.Changes, log *slog.Logger) {
 	v.markGone(ch.Expunged)
 	for _, m := range ch.Added {
 		if i := v.index(m.UID); i >= 0 {
-			v.msgs[i].info = m // already known: take the newer state
+			v.own()
+			v.msgs[i] = m // already known: take the newer state
 			continue
 		}
 		if m.UID <= v.lastUID() {
@@ -99,11 +129,12 @@ func (v *view) apply(ch mailbox.Changes, log *slog.Logger) {
 	for _, m := range ch.Flags {
 		v.noteKeywords(m.Flags)
 		if i := v.index(m.UID); i >= 0 {
-			if v.msgs[i].gone {
+			if v.isGone(i) {
 				continue
 			}
-			v.msgs[i].info.Flags = m.Flags
-			v.msgs[i].info.ModSeq = m.ModSeq
+			v.own()
+			v.msgs[i].Flags = m.Flags
+			v.msgs[i].ModSeq = m.ModSeq
 			v.dirty[m.UID] = struct{}{}
 			continue
 		}
@@ -122,8 +153,9 @@ func (v *view) setFlags(infos []mailbox.MessageInfo) {
 	for _, m := range infos {
 		v.noteKeywords(m.Flags)
 		if i := v.index(m.UID); i >= 0 {
-			v.msgs[i].info.Flags = m.Flags
-			v.msgs[i].info.ModSeq = m.ModSeq
+			v.own()
+			v.msgs[i].Flags = m.Flags
+			v.msgs[i].ModSeq = m.ModSeq
 			delete(v.dirty, m.UID)
 		}
 	}
@@ -144,9 +176,8 @@ func (v *view) flush(w updateWriter, allowExpunge bool) error {
 		}
 	}
 	if len(v.added) > 0 {
-		for _, m := range v.added {
-			v.msgs = append(v.msgs, viewMsg{info: m})
-		}
+		v.own()
+		v.msgs = append(v.msgs, v.added...)
 		v.added = v.added[:0]
 		// RFC 9051 §7.4.1: EXISTS gives the new number of messages.
 		if err := w.WriteNumMessages(uint32(len(v.msgs))); err != nil {
@@ -156,14 +187,14 @@ func (v *view) flush(w updateWriter, allowExpunge bool) error {
 	if len(v.dirty) > 0 {
 		seqs := make([]int, 0, len(v.dirty))
 		for uid := range v.dirty {
-			if i := v.index(uid); i >= 0 && !v.msgs[i].gone {
+			if i := v.index(uid); i >= 0 && !v.isGone(i) {
 				seqs = append(seqs, i)
 			}
 		}
 		clear(v.dirty)
 		sort.Ints(seqs)
 		for _, i := range seqs {
-			m := v.msgs[i].info
+			m := v.msgs[i]
 			if err := w.WriteMessageFlags(uint32(i+1), imap.UID(m.UID), wireFlags(m.Flags)); err != nil {
 				return err
 			}
@@ -176,25 +207,26 @@ func (v *view) flush(w updateWriter, allowExpunge bool) error {
 // number first so that each number is right when the client reads it
 // (RFC 9051 §7.5.1: the numbers of later messages go down by one).
 func (v *view) flushExpunges(w expungeWriter) error {
-	if v.gone == 0 {
+	if len(v.gone) == 0 {
 		return nil
 	}
 	for i := len(v.msgs) - 1; i >= 0; i-- {
-		if v.msgs[i].gone {
+		if v.isGone(i) {
 			if err := w.WriteExpunge(uint32(i + 1)); err != nil {
 				return err
 			}
 		}
 	}
+	v.own()
 	kept := v.msgs[:0]
-	for _, m := range v.msgs {
-		if !m.gone {
-			kept = append(kept, m)
+	for i := range v.msgs {
+		if !v.isGone(i) {
+			kept = append(kept, v.msgs[i])
 		}
 	}
 	clear(v.msgs[len(kept):])
 	v.msgs = kept
-	v.gone = 0
+	clear(v.gone)
 	return nil
 }
 
@@ -203,10 +235,7 @@ func (v *view) flushExpunges(w expungeWriter) error {
 func (v *view) markGone(uids []uint32) {
 	for _, uid := range uids {
 		if i := v.index(uid); i >= 0 {
-			if !v.msgs[i].gone {
-				v.msgs[i].gone = true
-				v.gone++
-			}
+			v.gone[uid] = struct{}{}
 			delete(v.dirty, uid)
 			continue
 		}

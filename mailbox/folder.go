@@ -64,6 +64,39 @@ func (h *handle) Messages() ([]MessageInfo, error) {
 	return out, nil
 }
 
+// SharedFolder is implemented by the Maildir store's Folder handles.
+type SharedFolder interface {
+	// MessagesShared is Messages, except that the slice it returns may be
+	// shared with other handles of the folder: the caller must not
+	// modify it or its elements (copy first). While the folder does not
+	// change, every call returns the same slice, without copying: SELECT
+	// of a big folder costs no more than its sync.
+	MessagesShared() ([]MessageInfo, error)
+}
+
+var _ SharedFolder = (*handle)(nil)
+
+// MessagesShared is Messages without a copy (SharedFolder).
+func (h *handle) MessagesShared() ([]MessageInfo, error) {
+	h.u.mu.Lock()
+	defer h.u.mu.Unlock()
+	if err := h.checkLocked(); err != nil {
+		return nil, err
+	}
+	if err := h.f.syncLocked(); err != nil {
+		return nil, err
+	}
+	f := h.f
+	if f.snap == nil {
+		f.snap = make([]MessageInfo, len(f.msgs))
+		for i, m := range f.msgs {
+			f.snap[i] = m.info()
+		}
+	}
+	h.cursor, h.pend = f.logSeq, nil
+	return f.snap[:len(f.snap):len(f.snap)], nil
+}
+
 // Changes reports what happened since the last Messages or Changes. On a
 // folder deleted or renamed away by another session it first reports every
 // message expunged, then ErrNoMailbox.
@@ -431,9 +464,12 @@ func copyMsgsLocked(src, dst *folderState, ms []*message) ([]uint32, error) {
 		undo()
 		return nil, err
 	}
+	from := make([]*message, len(madeIdx))
 	for j, i := range madeIdx {
 		uids[i] = got[j]
+		from[j] = ms[i]
 	}
+	metaCopyLocked(src, dst, from, made)
 	return uids, nil
 }
 
@@ -444,6 +480,9 @@ func (h *handle) Close() error {
 	if !h.closed {
 		h.closed = true
 		delete(h.f.handles, h)
+		if len(h.f.handles) == 0 {
+			h.f.metaCloseLocked()
+		}
 	}
 	return nil
 }

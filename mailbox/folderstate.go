@@ -81,9 +81,14 @@ type folderState struct {
 
 	scans int // full directory scans so far (tests)
 
+	// snap is Messages' answer while nothing changed, shared by the
+	// handles that ask with MessagesShared; nil once anything changes.
+	snap []MessageInfo
+
 	changeLog
 	handles map[*handle]struct{}
-	gone    bool // deleted or renamed away underneath
+	meta    metaStore // the cache file (metacache.go)
+	gone    bool      // deleted or renamed away underneath
 }
 
 func (f *folderState) indexPath() string { return filepath.Join(f.dir, indexFileName) }
@@ -328,9 +333,10 @@ func (f *folderState) vanishLocked() {
 	for _, m := range f.msgs {
 		f.recordLocked(changeExpunged, m.uid, nil)
 	}
-	f.msgs, f.byKey = nil, map[string]*message{}
+	f.msgs, f.byKey, f.snap = nil, map[string]*message{}, nil
 	f.unseen, f.deleted, f.size = 0, 0, 0
 	f.gone = true
+	f.metaCloseLocked()
 	f.notifyAllLocked(nil)
 	if f.u.folders[f.name.canon] == f {
 		delete(f.u.folders, f.name.canon)

@@ -162,6 +162,7 @@ func (f *folderState) measure(m *message) bool {
 
 // appendMsgLocked adds a message with a UID above every other.
 func (f *folderState) appendMsgLocked(m *message) {
+	f.snap = nil
 	f.msgs = append(f.msgs, m)
 	f.byKey[m.key] = m
 	f.countLocked(m, 1)
@@ -171,6 +172,7 @@ func (f *folderState) appendMsgLocked(m *message) {
 func (f *folderState) replaceLocked(old, c *message) {
 	i := sort.Search(len(f.msgs), func(i int) bool { return f.msgs[i].uid >= c.uid })
 	if i < len(f.msgs) && f.msgs[i] == old {
+		f.snap = nil
 		f.countLocked(old, -1)
 		f.msgs[i] = c
 		f.byKey[c.key] = c
@@ -181,6 +183,7 @@ func (f *folderState) replaceLocked(old, c *message) {
 // dropLocked removes messages from memory and records their expunges,
 // made by origin (nil: not by a handle).
 func (f *folderState) dropLocked(gone []*message, origin *handle) {
+	f.snap = nil
 	del := make(map[*message]bool, len(gone))
 	for _, m := range gone {
 		del[m] = true
@@ -199,4 +202,9 @@ func (f *folderState) dropLocked(gone []*message, origin *handle) {
 		f.msgs[i] = nil
 	}
 	f.msgs = kept
+	uids := make([]uint32, len(gone))
+	for i, m := range gone {
+		uids[i] = m.uid
+	}
+	f.metaForgetLocked(uids)
 }
