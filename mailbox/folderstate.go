@@ -81,6 +81,12 @@ type folderState struct {
 
 	scans int // full directory scans so far (tests)
 
+	// From a tree copied in from Dovecot (dovecot.go): the UIDs its
+	// dovecot-uidlist gave the files, until the first scan has used them,
+	// and the keywords of the info letters a-z.
+	importUIDs map[string]uint32
+	letterKWs  []string
+
 	// snap is Messages' answer while nothing changed, shared by the
 	// handles that ask with MessagesShared; nil once anything changes.
 	snap []MessageInfo
@@ -108,11 +114,24 @@ func loadFolder(u *userState, n folderName) (*folderState, error) {
 		return nil, err
 	}
 	log := u.store.log.With("user", u.name, "folder", n.canon)
+	f.letterKWs = readDovecotKeywords(f.dir)
 	switch {
 	case d == nil:
-		log.Info("index missing: rebuilding from files")
 		d = &indexData{msgs: map[uint32]*message{}, uidNext: 1, highestModSeq: 1}
 		f.needCompact = true
+		if dv := readDovecotUIDList(f.dir); dv != nil {
+			// Keep Dovecot's UIDVALIDITY and UIDs: clients need not
+			// resync (dovecot.go).
+			log.Info("index missing: taking UIDs from dovecot-uidlist", "uidvalidity", dv.uidValidity, "uids", len(dv.byKey))
+			d.headerOK = true
+			d.uidValidity, d.uidNext = dv.uidValidity, dv.uidNext
+			f.importUIDs = dv.byKey
+			if err := u.noteUIDValidityLocked(dv.uidValidity); err != nil {
+				return nil, err
+			}
+		} else {
+			log.Info("index missing: rebuilding from files")
+		}
 	case !d.headerOK:
 		// Without the header we cannot know which UIDs were handed out
 		// before, so they cannot be trusted: new UIDVALIDITY.
@@ -123,7 +142,7 @@ func loadFolder(u *userState, n folderName) (*folderState, error) {
 		f.needCompact = true
 	}
 	f.uidValidity = d.uidValidity
-	if d == nil || !d.headerOK {
+	if !d.headerOK {
 		if f.uidValidity, err = u.newUIDValidityLocked(); err != nil {
 			return nil, err
 		}
@@ -142,7 +161,9 @@ func loadFolder(u *userState, n folderName) (*folderState, error) {
 	f.newSeen, f.curSeen = d.newMtime, d.curMtime
 	f.savedNew, f.savedCur = d.newMtime, d.curMtime
 	f.scannedAt = time.Now()
-	if err := f.syncLocked(); err != nil {
+	err = f.syncLocked()
+	f.importUIDs = nil
+	if err != nil {
 		return nil, err
 	}
 	if f.needCompact {

@@ -80,6 +80,7 @@ func (f *folderState) rescanLocked(now time.Time, newNs, curNs int64) error {
 	}
 	// New files get UIDs in name order, which starts with delivery time.
 	sort.Strings(newNames)
+	var fresh []*message
 	for _, key := range newNames {
 		fe := files[key]
 		m := &message{inCur: fe.inCur}
@@ -87,13 +88,27 @@ func (f *folderState) rescanLocked(now time.Time, newNs, curNs int64) error {
 		if !f.measure(m) {
 			continue
 		}
+		takeDovecotKeywords(m, f.letterKWs)
+		// A tree copied in from Dovecot keeps its UIDs (dovecot.go); they
+		// are all below uidNext, and the index is empty then.
+		if uid, ok := f.importUIDs[key]; ok && uid < uidNext && f.find(uid) == nil {
+			m.uid = uid
+			added = append(added, m)
+			continue
+		}
+		fresh = append(fresh, m)
+	}
+	sort.Slice(added, func(i, j int) bool { return added[i].uid < added[j].uid })
+	for _, m := range fresh {
 		m.uid = uidNext
 		uidNext++
+		added = append(added, m)
+	}
+	for _, m := range added {
 		ms++
 		m.modseq = ms
 		m.cache()
 		buf = appendRecord(buf, m)
-		added = append(added, m)
 	}
 	scanSure := !time.Unix(0, max(newNs, curNs)).Add(f.u.store.window).After(now)
 	// Record the mtimes in the index once they can be trusted, so that a

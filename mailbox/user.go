@@ -27,13 +27,19 @@ const (
 )
 
 // defaultFolders are made on a user's first Account, with their RFC 6154
-// special-use attributes, and subscribed.
-var defaultFolders = [...]struct{ name, use string }{
-	{"Sent", UseSent},
-	{"Drafts", UseDrafts},
-	{"Trash", UseTrash},
-	{"Junk", UseJunk},
-	{"Archive", UseArchive},
+// special-use attributes, and subscribed. In a tree copied in from another
+// server, a folder of one of the other names (what Apple Mail, Outlook and
+// common Dovecot setups use) takes the attribute instead, and no new one
+// is made.
+var defaultFolders = [...]struct {
+	name, use string
+	others    []string
+}{
+	{"Sent", UseSent, []string{"Sent Messages", "Sent Items"}},
+	{"Drafts", UseDrafts, nil},
+	{"Trash", UseTrash, []string{"Deleted Messages", "Deleted Items"}},
+	{"Junk", UseJunk, []string{"Spam", "Junk E-mail"}},
+	{"Archive", UseArchive, []string{"Archives"}},
 }
 
 // userState is one user's tree. mu guards everything in it and in its
@@ -69,9 +75,17 @@ func (u *userState) initLocked() error {
 	case err == nil:
 		u.special = special
 	case isNotExist(err):
+		// First use: a new account, or a tree copied in from another
+		// server, whose subscriptions are kept (dovecot.go).
 		u.special = make(map[string]string)
-		u.subs = map[string]bool{inboxName: true}
-		if _, err := os.Stat(filepath.Join(u.root, indexFileName)); isNotExist(err) {
+		u.subs, err = readSubscriptions(filepath.Join(u.root, subscriptionsFile))
+		if err != nil && !isNotExist(err) {
+			return ioErr("read subscriptions", err)
+		}
+		imported := len(u.subs) > 0
+		u.subs[inboxName] = true
+		_, uidErr := os.Stat(filepath.Join(u.root, dovecotUIDList))
+		if _, err := os.Stat(filepath.Join(u.root, indexFileName)); isNotExist(err) && isNotExist(uidErr) {
 			uv, err := u.newUIDValidityLocked()
 			if err != nil {
 				return err
@@ -84,13 +98,25 @@ func (u *userState) initLocked() error {
 		}
 		for _, d := range defaultFolders {
 			n, _ := parseFolderName(d.name)
-			if _, err := os.Stat(filepath.Join(u.root, n.dir)); isNotExist(err) {
-				if err := u.createDirLocked(n); err != nil {
-					return err
+			if !u.exists(n) {
+				found := false
+				for _, o := range d.others {
+					if on, err := parseFolderName(o); err == nil && u.exists(on) {
+						n, found = on, true
+						break
+					}
+				}
+				if !found {
+					if err := u.createDirLocked(n); err != nil {
+						return err
+					}
+					u.subs[n.canon] = true
 				}
 			}
 			u.special[n.canon] = d.use
-			u.subs[n.canon] = true
+			if !imported {
+				u.subs[n.canon] = true
+			}
 		}
 		if err := u.writeSubsLocked(); err != nil {
 			return err
@@ -182,6 +208,30 @@ func (u *userState) newUIDValidityLocked() (uint32, error) {
 	return uv, nil
 }
 
+// noteUIDValidityLocked records a UIDVALIDITY taken from elsewhere (a
+// dovecot-uidlist) so that newUIDValidityLocked never hands it out again.
+func (u *userState) noteUIDValidityLocked(uv uint32) error {
+	path := filepath.Join(u.root, uidValidityFile)
+	if u.lastUV == 0 {
+		if b, err := os.ReadFile(path); err == nil {
+			v, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32)
+			u.lastUV = uint32(v)
+		}
+	}
+	if uv <= u.lastUV {
+		return nil
+	}
+	err := u.store.fs.writeFileAtomic(path, u.tmpDir(), "uidvalidity-"+u.store.newUnique(), func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "%d\n", uv)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	u.lastUV = uv
+	return nil
+}
+
 func readSpecialUse(path string) (map[string]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -201,15 +251,35 @@ func readSpecialUse(path string) (map[string]string, error) {
 	return out, nil
 }
 
+// readSubscriptions reads a subscriptions file: ours (and Courier's,
+// and Dovecot's version 1), one name a line (subsLine), or Dovecot's
+// version 2, a "V\t2" line and a blank one, then one name a line with a
+// tab between hierarchy levels (dovecot.go).
 func readSubscriptions(path string) (map[string]bool, error) {
 	out := make(map[string]bool)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return out, err
 	}
+	v2 := bytes.HasPrefix(b, []byte("V\t2\n\n"))
+	if v2 {
+		b = b[len("V\t2\n\n"):]
+	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		if n, ok := folderFromSubsName(strings.TrimSpace(sc.Text())); ok {
+		line := strings.TrimRight(sc.Text(), "\r")
+		var n folderName
+		ok := false
+		if v2 {
+			parts := strings.Split(line, "\t")
+			for i, p := range parts {
+				parts[i] = unescapeDovecotTab(p)
+			}
+			n, ok = folderFromParts(parts)
+		} else {
+			n, ok = subsLine(strings.TrimSpace(line))
+		}
+		if ok {
 			out[n.canon] = true
 		}
 	}
