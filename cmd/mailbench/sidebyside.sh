@@ -310,6 +310,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 # ---- growth: delivery into an empty mailbox, then into a full one (once) --
+sleep 3   # let the servers finish closing the idle sessions
 for t in mailsuite dovecot; do
   say "growth: $GROWTH_N deliveries into an empty and a $GROWTH_FILL-message mailbox on $t"
   bench "$t" 1 benchidle -maildir "$(maildir "$t" benchidle)" -n "$GROWTH_N" -c "$SMTP_C" -size "$SMTP_SIZE" -tag empty smtpn

@@ -110,6 +110,8 @@ func TestIMAPAndPOP3Workloads(t *testing.T) {
 			o.positive(t, "select-first_ms", "ms")
 			o.want(t, "select_msgs", n)
 			o.positive(t, "select_ms", "ms")
+			o.positive(t, "select_login_ms", "ms")
+			o.positive(t, "select-first_login_ms", "ms")
 			o.want(t, "fetch_msgs", n)
 			o.want(t, "fetch_bytes", n*size)
 			o.positive(t, "fetch_mb_per_s", "MB/s")
