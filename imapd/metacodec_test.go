@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -236,4 +237,67 @@ func benchColdStructure(b *testing.B, hide bool) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/message")
+}
+
+// Sessions parse and store structures at the same time as others expunge
+// and move messages: every answer is whole, none names another message,
+// and the store's copies stay sound (run under -race).
+func TestMetaStoredConcurrently(t *testing.T) {
+	e := newEnv(t, nil)
+	for i := 0; i < 40; i++ {
+		e.deliver(mpMessage)
+	}
+	done := make(chan error, 3)
+	for k := 0; k < 2; k++ {
+		r := e.rawLogin()
+		r.ok("s", "SELECT INBOX")
+		go func() {
+			for j := 0; j < 5; j++ {
+				e.srv.cache.reset()
+				u, tag := r.cmd("f", "UID FETCH 1:* (BODYSTRUCTURE ENVELOPE)")
+				if !strings.HasPrefix(tag, "f OK") {
+					done <- fmt.Errorf("FETCH: %q", tag)
+					return
+				}
+				for _, l := range u {
+					if strings.Contains(l, "BODYSTRUCTURE") && !strings.Contains(l, `"mixed"`) || strings.Contains(l, "FETCH (") && !strings.Contains(l, "BODYSTRUCTURE") && !strings.Contains(l, "FLAGS") {
+						done <- fmt.Errorf("odd FETCH response %q", l)
+						return
+					}
+				}
+			}
+			done <- nil
+		}()
+	}
+	r := e.rawLogin() // logged in here: raw's helpers fail the test from this goroutine only
+	r.ok("s", "SELECT INBOX")
+	go func() {
+		for j := 1; j <= 10; j++ {
+			for _, c := range []string{fmt.Sprintf("UID MOVE %d Archive", j), fmt.Sprintf(`UID STORE %d +FLAGS.SILENT (\Deleted)`, 10+j), "EXPUNGE"} {
+				if _, tag := r.cmd("m", c); !strings.HasPrefix(tag, "m OK") {
+					done <- fmt.Errorf("%s: %q", c, tag)
+					return
+				}
+			}
+		}
+		done <- nil
+	}()
+	for i := 0; i < 3; i++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What is stored decodes to what a fresh parse gives.
+	e.restart()
+	r = e.rawLogin()
+	r.ok("s", "SELECT Archive")
+	got := r.ok("f", "FETCH 1:* (BODYSTRUCTURE)")
+	if len(got) != 10 {
+		t.Fatalf("%d moved messages", len(got))
+	}
+	for _, l := range got {
+		if strings.Replace(l, strings.Fields(l)[1], "1", 1) != strings.Replace(got[0], strings.Fields(got[0])[1], "1", 1) {
+			t.Fatalf("stored structures differ:\n%s\n%s", l, got[0])
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -197,16 +198,19 @@ func BenchmarkScale100k(b *testing.B) {
 // sockets are counted in, so it is an upper bound for the server).
 func BenchmarkIdle1000(b *testing.B) {
 	const sessions = 1000
+	if os.Getenv("IDLE_HEAP_PROFILE") != "" {
+		runtime.MemProfileRate = 1
+	}
 	e := newEnv(b, func(o *Options) { o.MaxConnsPerIP = -1 })
 	for i := 0; i < 10; i++ {
 		e.deliver(simple(fmt.Sprintf("m%d", i), "x\r\n"))
 	}
-	held := func() uint64 {
+	held := func() (heap, stack uint64) {
 		runtime.GC()
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		return ms.HeapInuse + ms.StackInuse
+		return ms.HeapInuse, ms.StackInuse
 	}
 	// Warm up: one session through the whole path, so that one-off
 	// allocations are not counted per session.
@@ -214,7 +218,7 @@ func BenchmarkIdle1000(b *testing.B) {
 	w.login()
 	w.cmd("s", "SELECT INBOX")
 	w.conn.Close()
-	before := held()
+	heap0, stack0 := held()
 	conns := make([]net.Conn, sessions)
 	for i := range conns {
 		l := dialLean(b, e.addr)
@@ -226,8 +230,16 @@ func BenchmarkIdle1000(b *testing.B) {
 		}
 		conns[i] = l.conn // the reader is dropped: only the socket stays
 	}
-	after := held()
-	perSession := (float64(after) - float64(before)) / sessions
+	heap1, stack1 := held()
+	heapPer := (float64(heap1) - float64(heap0)) / sessions
+	stackPer := (float64(stack1) - float64(stack0)) / sessions
+	if path := os.Getenv("IDLE_HEAP_PROFILE"); path != "" {
+		// The live heap with the sessions idle, for go tool pprof.
+		if fh, err := os.Create(path); err == nil {
+			pprof.Lookup("heap").WriteTo(fh, 0)
+			fh.Close()
+		}
+	}
 
 	// One reader per session from here on (not counted above).
 	heard := make(chan struct{}, sessions)
@@ -263,6 +275,8 @@ func BenchmarkIdle1000(b *testing.B) {
 		c.Close()
 	}
 	wg.Wait()
-	b.ReportMetric(perSession, "B/idle-session")
+	b.ReportMetric(heapPer+stackPer, "B/idle-session")
+	b.ReportMetric(heapPer, "heap-B/idle-session")
+	b.ReportMetric(stackPer, "stack-B/idle-session")
 	b.ReportMetric(float64(worst.Microseconds())/1000, "ms-worst-to-all")
 }
