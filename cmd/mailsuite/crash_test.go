@@ -115,6 +115,7 @@ failure_delay = "0s"
 [limits]
 max_connections_per_ip = 500
 `)
+	stablePorts(t, in) // it restarts under heavy connection churn
 	for _, u := range crashUsers {
 		in.addUser(u, crashPassword(u))
 	}

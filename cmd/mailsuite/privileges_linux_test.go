@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,68 +17,6 @@ import (
 
 	"github.com/emersion/go-imap/v2/imapclient"
 )
-
-// nobody returns the uid and gid of the user "nobody", skipping the test
-// when not root or when there is no such user.
-func nobody(t *testing.T) (uid, gid int) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: this test starts the server as root and checks that it drops to nobody")
-	}
-	u, err := user.Lookup("nobody")
-	if err != nil {
-		t.Skipf("no user nobody: %v", err)
-	}
-	uid, _ = strconv.Atoi(u.Uid)
-	gid, _ = strconv.Atoi(u.Gid)
-	return uid, gid
-}
-
-// openUp lets every user reach the instance's directory (t.TempDir makes
-// its directories 0700), as /var/lib is reachable on a real system.
-func openUp(t *testing.T, in *instance) {
-	t.Helper()
-	for _, d := range []string{filepath.Dir(in.dir), in.dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Chmod(in.config, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// setListen rewrites one [listen] address in the instance's config.
-func setListen(t *testing.T, in *instance, key, addr string) {
-	t.Helper()
-	b, err := os.ReadFile(in.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := fmt.Sprintf("%s = %q\n", key, in.addr[key])
-	s := strings.Replace(string(b), old, fmt.Sprintf("%s = %q\n", key, addr), 1)
-	if s == string(b) {
-		t.Fatalf("no %q in the config", old)
-	}
-	if err := os.WriteFile(in.config, []byte(s), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	in.addr[key] = addr
-}
-
-// lowPort finds a port below 1024 that is free on 127.0.0.1.
-func lowPort(t *testing.T) string {
-	t.Helper()
-	for p := 1000; p > 500; p-- {
-		addr := "127.0.0.1:" + strconv.Itoa(p)
-		if ln, err := net.Listen("tcp", addr); err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Skip("no free port below 1024 on 127.0.0.1")
-	return ""
-}
 
 // procStatus returns the fields of /proc/<pid>/status.
 func procStatus(t *testing.T, pid int) map[string]string {
