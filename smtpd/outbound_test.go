@@ -302,3 +302,50 @@ func TestInboundNeverQueues(t *testing.T) {
 	c.expectPrefix("MAIL FROM:<sender@remote.example>", "250 ")
 	c.expect("RCPT TO:<victim@elsewhere.example>", "554 5.7.1 Relay access denied")
 }
+
+// A header field as long as the reader's buffer, or longer, must not end
+// the header early: the From field after it is checked like any other
+// (regression: a 4095- or 4096-octet field left its CRLF as a piece of its
+// own, taken for the blank line, and a From after it went unchecked while
+// receivers saw it). Lines of any length are read whole.
+func TestSubmissionLongHeaderLineThenFrom(t *testing.T) {
+	e := newEnv(t)
+	opts := e.options(Submission)
+	opts.MaxMessageSize = 4 << 20
+	opts.MaxLineLength = 256 << 10 // the config's default is 8192: long fields do arrive
+	e.withQueue(&opts)
+	r := e.start(opts, false)
+	c := authed(t, e, r.addr)
+	lengths := []int{4094, 4095, 4096, 4097, 8191, 8192, 8193, 100 << 10}
+	for _, n := range lengths {
+		pad := "X-Pad: " + strings.Repeat("a", n-len("X-Pad: "))
+		for _, where := range []string{"first", "after Subject"} {
+			pre := ""
+			if where != "first" {
+				pre = "Subject: x\r\n"
+			}
+			t.Run(fmt.Sprintf("%d %s", n, where), func(t *testing.T) {
+				before := len(e.inbox("bob@example.org"))
+				msg := pre + pad + "\r\nFrom: bob@example.org\r\nTo: bob@example.org\r\n\r\nbody\r\n"
+				got := sendData(t, c, "alice@example.org", []string{"bob@example.org"}, msg)
+				if got != "553 5.7.1 From header address rejected: not owned by the authenticated user" {
+					t.Fatalf("someone else's From after a %d-octet field: reply %q", n, got)
+				}
+				if after := len(e.inbox("bob@example.org")); after != before {
+					t.Fatalf("bob has %d messages, had %d", after, before)
+				}
+				// Her own From after the same field is accepted, and
+				// the field arrives whole.
+				msg = pre + pad + "\r\nFrom: alice@example.org\r\nTo: bob@example.org\r\n\r\nbody\r\n"
+				got = sendData(t, c, "alice@example.org", []string{"bob@example.org"}, msg)
+				if !strings.HasPrefix(got, "250 ") {
+					t.Fatalf("own From after a %d-octet field: reply %q", n, got)
+				}
+				in := e.inbox("bob@example.org")
+				if len(in) != before+1 || !strings.Contains(in[len(in)-1].data, "\r\n"+pad+"\r\nFrom: alice@example.org\r\n") {
+					t.Fatalf("stored message lacks the %d-octet field whole", n)
+				}
+			})
+		}
+	}
+}

@@ -42,8 +42,19 @@ func (s *session) checkSender(from string) error {
 // readHeaderSection reads the message's header section from br, keeping
 // its bytes exactly (they are stored and sent as they are), and parses it.
 // A message that ends without a blank line is all header.
+//
+// The header ends where a receiver's parser ends it: at the first whole
+// line that is empty (RFC 5322 §2.1: CRLF CRLF; a bare LF is taken as a
+// line end too, as go-message and most MTAs do). A line longer than br's
+// buffer arrives in pieces, and only a piece that starts a line can be
+// that empty line: the "\r\n" left over from a 4095-octet field is the
+// end of that field, not of the header. Otherwise a From field after it
+// would go unchecked here yet be read (and DKIM-signed) by everyone else.
+// Lines of any length are kept whole; only the whole section is bounded
+// (maxHeaderSection, 552 beyond it).
 func readHeaderSection(br *bufio.Reader) ([]byte, textproto.Header, error) {
 	var raw bytes.Buffer
+	atLineStart := true
 	for {
 		line, err := br.ReadSlice('\n')
 		if raw.Len()+len(line) > maxHeaderSection {
@@ -51,7 +62,8 @@ func readHeaderSection(br *bufio.Reader) ([]byte, textproto.Header, error) {
 		}
 		raw.Write(line)
 		if err == bufio.ErrBufferFull {
-			continue // a long line: the rest comes next
+			atLineStart = false // a long line: the rest comes next
+			continue
 		}
 		if err == io.EOF {
 			break
@@ -59,9 +71,10 @@ func readHeaderSection(br *bufio.Reader) ([]byte, textproto.Header, error) {
 		if err != nil {
 			return nil, textproto.Header{}, err // the client's side (size, hang-up)
 		}
-		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+		if atLineStart && isBlankLine(line) {
 			break
 		}
+		atLineStart = true
 	}
 	parse := raw.Bytes()
 	if !bytes.HasSuffix(parse, []byte("\n\r\n")) && !bytes.HasSuffix(parse, []byte("\n\n")) {
@@ -72,6 +85,13 @@ func readHeaderSection(br *bufio.Reader) ([]byte, textproto.Header, error) {
 		return nil, textproto.Header{}, fmt.Errorf("%w: %v", errBadHeader, err)
 	}
 	return raw.Bytes(), h, nil
+}
+
+// isBlankLine reports whether a whole line (with its line end) is empty:
+// CRLF or a bare LF. "\r\r\n" is not: go-message reads it as a line
+// holding a CR, which is no header field, and the header is refused.
+func isBlankLine(line []byte) bool {
+	return string(line) == "\r\n" || string(line) == "\n"
 }
 
 // checkFromHeader applies the policy to every address of every From field
