@@ -44,6 +44,10 @@ var errRootRefused = errors.New(`refusing to run as root with listeners beyond l
 // loopback-only config without [server] user.
 func privilegePlan(cfg *config.Config, log *slog.Logger) (*runAs, error) {
 	if os.Geteuid() != 0 {
+		if u, err := user.Current(); err == nil && cfg.Server.User != "" && u.Username != cfg.Server.User && log != nil {
+			log.Warn("server.user is set but mailsuite was not started as root, so it cannot switch; running as the current user",
+				"server_user", cfg.Server.User, "user", u.Username)
+		}
 		return nil, nil
 	}
 	if cfg.Server.User == "" {

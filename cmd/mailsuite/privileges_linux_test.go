@@ -143,3 +143,21 @@ func TestServeRefusesDataDirOfAnotherUser(t *testing.T) {
 		t.Errorf("exit %d: %s", code, errOut)
 	}
 }
+
+// The certificate is read after the switch: a key only root may read
+// stops the start with a message that says so (a renewal would fail the
+// same way later, unnoticed).
+func TestServeCertNotReadableByUser(t *testing.T) {
+	nobody(t)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	certFile, keyFile := filepath.Join(dir, "fullchain.pem"), filepath.Join(dir, "privkey.pem")
+	writeCert(t, certFile, keyFile, "root-only") // 0600, root's
+	os.Chmod(certFile, 0o644)
+	in := newInstance(t, fmt.Sprintf("[server]\nuser = \"nobody\"\n[tls]\ncert_file = %q\nkey_file = %q\n", certFile, keyFile))
+	openUp(t, in)
+	_, errOut, code := in.run("", "serve", "--config", in.config)
+	if code != exitError || !strings.Contains(errOut, "permission denied") || !strings.Contains(errOut, "read as user nobody, after the switch") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+}

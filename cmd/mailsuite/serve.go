@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -176,8 +177,8 @@ func start(cfg *config.Config, logger *slog.Logger, hooks outboundHooks) (*runni
 		Hostname: cfg.Hostname,
 	})
 	if err != nil {
-		if runAs != nil {
-			return nil, fmt.Errorf("%w (read as user %s: the files must be readable by it)", err, runAs.name)
+		if runAs != nil && errors.Is(err, fs.ErrPermission) {
+			return nil, fmt.Errorf("%w (read as user %s, after the switch: the files must be readable by it)", err, runAs.name)
 		}
 		return nil, err
 	}
