@@ -79,6 +79,10 @@ func (a Auth) ExemptPrefixes() []netip.Prefix {
 // parsePrefix reads "192.0.2.0/24", "2001:db8::/32" or a single address.
 func parsePrefix(s string) (netip.Prefix, bool) {
 	if p, err := netip.ParsePrefix(s); err == nil {
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			// Clients are matched by their IPv4 form.
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
 		return p.Masked(), true
 	}
 	if ip, err := netip.ParseAddr(s); err == nil {

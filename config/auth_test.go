@@ -36,7 +36,7 @@ failure_delay = "0s"
 max_failure_delay = "0s"
 lockout_ip_failures = 0
 lockout_account_failures = 0
-exempt = ["127.0.0.1", "10.0.0.0/8", "2001:db8::/32", "::ffff:192.0.2.1"]
+exempt = ["127.0.0.1", "10.0.0.0/8", "2001:db8::/32", "::ffff:192.0.2.1", "::ffff:198.51.100.0/120"]
 `))
 	if err != nil {
 		t.Fatalf("zero delays and counts: %v", err)
@@ -48,6 +48,7 @@ exempt = ["127.0.0.1", "10.0.0.0/8", "2001:db8::/32", "::ffff:192.0.2.1"]
 	wantPrefixes := []netip.Prefix{
 		netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.0.0.0/8"),
 		netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("192.0.2.1/32"),
+		netip.MustParsePrefix("198.51.100.0/24"),
 	}
 	if !slices.Equal(gotPrefixes, wantPrefixes) {
 		t.Errorf("exempt: %v, want %v", gotPrefixes, wantPrefixes)
