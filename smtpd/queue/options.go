@@ -84,11 +84,13 @@ type Options struct {
 	// MXPort is the port of mail exchangers: 25 except in tests.
 	MXPort int
 
-	// Smarthost, when set, takes all mail; Routes are then unused.
+	// Smarthost, when set, takes the mail of every domain without a
+	// route.
 	Smarthost *Smarthost
 	// Routes maps a recipient domain (lower case) to the "host:port"
-	// that takes its mail instead of the domain's MX hosts (as Postfix's
-	// transport maps). The host's address records are used, not its MX.
+	// that takes its mail instead of the domain's MX hosts or the
+	// smarthost (as Postfix's transport maps over its relayhost). The
+	// host's address records are used, not its MX.
 	Routes map[string]string
 
 	// DKIMDir holds the signing keys, DKIMDir/DOMAIN/SELECTOR.pem

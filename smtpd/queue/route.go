@@ -20,15 +20,18 @@ const (
 	keyMX        = "mx:"    // + domain
 )
 
-// routeKey is the next hop of a recipient: the smarthost if there is one,
-// else the route of its domain, else its domain's MX hosts.
+// routeKey is the next hop of a recipient: the route of its domain if it
+// has one, else the smarthost if there is one, else its domain's MX
+// hosts. A route is the more specific rule, so it wins over the
+// smarthost, as Postfix's transport maps win over its relayhost (an
+// internal relay must not be bypassed through the ISP's).
 func (q *Queue) routeKey(addr string) string {
 	dom := domainOf(addr)
-	if q.opts.Smarthost != nil {
-		return keySmarthost
-	}
 	if a, ok := q.opts.Routes[dom]; ok {
 		return keyRoute + a
+	}
+	if q.opts.Smarthost != nil {
+		return keySmarthost
 	}
 	return keyMX + dom
 }

@@ -254,3 +254,30 @@ func TestNonASCIIDomain(t *testing.T) {
 		t.Errorf("Status %q", got)
 	}
 }
+
+// A route is more specific than the smarthost and wins over it (as
+// Postfix's transport maps over relayhost): the routed domain goes to its
+// route, every other domain to the smarthost, in one submission.
+func TestRouteOverSmarthost(t *testing.T) {
+	w := newWorld(t)
+	relay := newRemote(t, remoteOpts{})
+	internal := newRemote(t, remoteOpts{})
+	w.opts.Smarthost = &Smarthost{Addr: relay.addr, TLS: TLSNone}
+	w.opts.Routes = map[string]string{"Corp.Test": internal.addr}
+	q := w.open(true)
+	id := w.submit(q, "carol@corp.test", "bob@b.test", "dan@CORP.test")
+	gotInternal := internal.waitReceived(1)
+	gotRelay := relay.waitReceived(1)
+	waitEmpty(t, q)
+	if r := gotInternal[0].rcpts; len(r) != 2 || r[0] != "carol@corp.test" || r[1] != "dan@CORP.test" {
+		t.Errorf("the route got %q, want the two corp.test recipients", r)
+	}
+	if r := gotRelay[0].rcpts; len(r) != 1 || r[0] != "bob@b.test" {
+		t.Errorf("the smarthost got %q, want only bob@b.test", r)
+	}
+	if n := len(internal.received()) + len(relay.received()); n != 2 {
+		t.Errorf("%d messages received in all, want 2", n)
+	}
+	w.wantLog(`msg="delivery attempt"`, "id="+id, "dest="+internal.addr, "sent=2")
+	w.wantLog(`msg="delivery attempt"`, "id="+id, "dest=smarthost", "sent=1")
+}
