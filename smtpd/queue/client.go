@@ -21,8 +21,9 @@ import (
 type conn struct {
 	q      *Queue
 	cl     *smtp.Client
-	raw    net.Conn // the TCP connection, for write deadlines under TLS
-	host   string   // the name connected to
+	params *mailParams // under cl: takes BODY=8BITMIME out for 7-bit data
+	raw    net.Conn    // the TCP connection, for write deadlines under TLS
+	host   string      // the name connected to
 	ip     string
 	tls    string // TLS*
 	sent   int    // transactions completed on it
@@ -191,7 +192,8 @@ func (q *Queue) session(raw net.Conn, h hop, policy tlsPolicy, auth *Smarthost) 
 		raw.SetDeadline(time.Time{})
 		nc, c.tls = tc, TLSVerified
 	}
-	cl := smtp.NewClient(nc)
+	c.params = &mailParams{Conn: nc}
+	cl := smtp.NewClient(c.params)
 	// RFC 5321 §4.5.3.2.1: up to 5 minutes for the 220 greeting.
 	cl.CommandTimeout = q.opts.GreetingTimeout
 	if err := cl.Hello(q.opts.Hostname); err != nil {
@@ -219,7 +221,8 @@ func (q *Queue) session(raw net.Conn, h hop, policy tlsPolicy, auth *Smarthost) 
 		// exchange is ours (startTLS) and a new client continues over
 		// the TLS connection; RFC 3207 §4.2 has the client send EHLO
 		// again, with no new greeting, which greeted supplies.
-		cl = smtp.NewClient(&greeted{Conn: tc, pending: []byte("220 " + h.name + " TLS\r\n")})
+		c.params = &mailParams{Conn: &greeted{Conn: tc, pending: []byte("220 " + h.name + " TLS\r\n")}}
+		cl = smtp.NewClient(c.params)
 		cl.CommandTimeout = q.opts.CommandTimeout
 		if err := cl.Hello(q.opts.Hostname); err != nil {
 			return nil, err

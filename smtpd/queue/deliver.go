@@ -42,6 +42,7 @@ type attemptInput struct {
 	id    string
 	from  string
 	utf8  bool
+	eight bool // Body8BitMIME
 	size  int64
 	dkim  []string
 	rcpts []string
@@ -61,7 +62,21 @@ func (q *Queue) attempt(j *job, c *conn) *conn {
 	for _, i := range j.idx {
 		in.rcpts = append(in.rcpts, e.rec.Rcpts[i].Addr)
 	}
+	body := e.rec.Body
 	e.mu.Unlock()
+	if body == "" {
+		// An envelope from before the body type was recorded: scan
+		// the message once; the result is saved with this attempt's.
+		var err error
+		if body, err = scanBody(q.mailDir, e.id); err != nil {
+			body = Body8BitMIME // unknown: the careful answer
+		} else {
+			e.mu.Lock()
+			e.rec.Body = body
+			e.mu.Unlock()
+		}
+	}
+	in.eight = body == Body8BitMIME
 
 	start := time.Now()
 	c, res := q.deliver(j.key, &in, c)
@@ -131,8 +146,22 @@ func (c *conn) send(in *attemptInput) (res []result, stale bool) {
 				text: fmt.Sprintf("host %s does not support SMTPUTF8, which this message needs (RFC 6531 section 3.4)", c.host)})), false
 		}
 	}
+	if in.eight {
+		if ok, _ := c.cl.Extension("8BITMIME"); !ok {
+			// RFC 6152 §3: 8-bit data must not go to a server
+			// that does not advertise 8BITMIME; this queue does not
+			// convert it to 7 bits (see eightbit.go), so it is
+			// returned to the sender. RFC 3463: X.6.3, conversion
+			// required but not supported.
+			return all(c.with(result{kind: resPerm, code: "5.6.3",
+				text: fmt.Sprintf("host %s does not support 8BITMIME (RFC 6152), and this message contains 8-bit data (octets above 127), which it cannot take; the message was not converted to 7-bit. Encode 8-bit text as quoted-printable or base64 to reach this host", c.host)})), false
+		}
+	}
 	c.cl.CommandTimeout = o.CommandTimeout
+	// RFC 6152 §2: BODY=8BITMIME only for data that has 8-bit octets.
+	c.params.strip8bit = !in.eight
 	err := c.cl.Mail(in.from, &smtp.MailOptions{Size: size, UTF8: in.utf8})
+	c.params.strip8bit = false
 	if err != nil {
 		var se *smtp.SMTPError
 		isReply := errors.As(err, &se)

@@ -253,7 +253,7 @@ func (q *Queue) Submit(ctx context.Context, m Message, r io.Reader, local Local)
 	}
 
 	tmp := filepath.Join(q.tmpDir, id+".msg")
-	size, sigs, err := q.spool(tmp, r, m.SignDomain, remote)
+	size, sigs, eight, err := q.spool(tmp, r, m.SignDomain, remote)
 	if err != nil {
 		return "", err
 	}
@@ -267,6 +267,10 @@ func (q *Queue) Submit(ctx context.Context, m Message, r io.Reader, local Local)
 	}
 	rec.Size = size
 	rec.DKIM = sigs
+	rec.Body = Body7Bit
+	if eight {
+		rec.Body = Body8BitMIME
+	}
 	e := &entry{id: id, rec: rec}
 	if err := q.commit(e, tmp); err != nil {
 		return "", err
@@ -288,12 +292,13 @@ func (q *Queue) Submit(ctx context.Context, m Message, r io.Reader, local Local)
 	return id, nil
 }
 
-// spool writes the content to path, computing the DKIM signatures on the
-// way; durable says whether to fsync it.
-func (q *Queue) spool(path string, r io.Reader, signDomain string, durable bool) (size int64, sigs []string, err error) {
+// spool writes the content to path, computing the DKIM signatures and
+// whether it has 8-bit octets on the way; durable says whether to fsync
+// it.
+func (q *Queue) spool(path string, r io.Reader, signDomain string, durable bool) (size int64, sigs []string, eight bool, err error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return 0, nil, ioErr("create spool file", err)
+		return 0, nil, false, ioErr("create spool file", err)
 	}
 	defer func() {
 		if err != nil {
@@ -301,7 +306,8 @@ func (q *Queue) spool(path string, r io.Reader, signDomain string, durable bool)
 			os.Remove(path)
 		}
 	}()
-	var w io.Writer = f
+	scan := &eightBitScan{}
+	var w io.Writer = io.MultiWriter(f, scan)
 	var signer *multiSigner
 	if durable && signDomain != "" {
 		if k := q.keyring(); k != nil {
@@ -310,7 +316,7 @@ func (q *Queue) spool(path string, r io.Reader, signDomain string, durable bool)
 	}
 	if signer != nil {
 		defer signer.abort()
-		w = io.MultiWriter(f, signer)
+		w = io.MultiWriter(f, scan, signer)
 	}
 	// smtpd hands the data over in 1 KiB reads; write in bigger pieces.
 	bw := bufio.NewWriterSize(w, 64<<10)
@@ -319,20 +325,20 @@ func (q *Queue) spool(path string, r io.Reader, signDomain string, durable bool)
 		err = ioErr("write message", bw.Flush())
 	}
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, false, err
 	}
 	if durable {
 		if err = q.fs.sync(f); err != nil {
-			return 0, nil, ioErr("fsync message", err)
+			return 0, nil, false, ioErr("fsync message", err)
 		}
 	}
 	if err = f.Close(); err != nil {
-		return 0, nil, ioErr("close message", err)
+		return 0, nil, false, ioErr("close message", err)
 	}
 	if signer != nil {
 		sigs = signer.finish()
 	}
-	return size, sigs, nil
+	return size, sigs, scan.found, nil
 }
 
 // commit makes a spooled message queued: the envelope is written and

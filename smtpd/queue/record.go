@@ -24,6 +24,12 @@ const (
 	StatusFailed Status = "failed" // permanent failure or lifetime over
 )
 
+// Body types recorded at submission (RFC 6152 §2: the BODY parameter).
+const (
+	Body7Bit     = "7bit"     // every octet is below 128
+	Body8BitMIME = "8bitmime" // some octet is 128 or above
+)
+
 // TLS results recorded for a delivery.
 const (
 	TLSVerified   = "verified"       // STARTTLS or TLS, certificate valid for the host
@@ -41,7 +47,11 @@ type Record struct {
 	User    string    `json:"user"` // the authenticated user; DSNs go to their INBOX
 	Created time.Time `json:"created"`
 	UTF8    bool      `json:"smtputf8,omitempty"` // needs SMTPUTF8 (RFC 6531)
-	Size    int64     `json:"size"`               // octets of ID.msg
+	// Body is Body7Bit or Body8BitMIME, found while the message was
+	// spooled; "" in envelopes written before it was recorded (the
+	// message is then scanned once at its next attempt).
+	Body string `json:"body,omitempty"`
+	Size int64  `json:"size"` // octets of ID.msg
 	// DKIM holds DKIM-Signature header fields, each with its CRLF, sent
 	// before the message.
 	DKIM   []string `json:"dkim,omitempty"`
@@ -161,6 +171,11 @@ func (r *Record) validate() error {
 	}
 	if r.Size < 0 {
 		return recordErr("negative size")
+	}
+	switch r.Body {
+	case "", Body7Bit, Body8BitMIME:
+	default:
+		return recordErr("unknown body type %q", r.Body)
 	}
 	total := 0
 	for _, h := range r.DKIM {
