@@ -117,27 +117,20 @@ func (q *Queue) deliver(key string, in *attemptInput, c *conn) (*conn, []result)
 	return c, res
 }
 
-// send runs one transaction (RFC 5321 §3.3): MAIL, a RCPT per recipient,
-// DATA for those accepted. stale reports a reused connection that failed
-// at MAIL without a reply (nothing happened; try a new connection).
+// send delivers in over c: one transaction (RFC 5321 §3.3) of MAIL, a
+// RCPT per recipient and DATA for those accepted, and more transactions
+// at once for recipients the server put off with 452 4.5.3 (too many
+// recipients, RFC 5321 §4.5.3.1.10). stale reports a reused connection
+// that failed at MAIL without a reply (nothing happened; try a new
+// connection).
 func (c *conn) send(in *attemptInput) (res []result, stale bool) {
-	o := &c.q.opts
 	res = make([]result, len(in.rcpts))
 	all := func(r result) []result {
 		for i := range res {
-			if res[i].kind == 0 {
-				res[i] = r
-			}
+			res[i] = r
 		}
 		return res
 	}
-	// RFC 1870 §4: announce the size, with the DKIM fields we prepend.
-	size := in.size
-	for _, h := range in.dkim {
-		size += int64(len(h))
-	}
-	reused := c.used > 0
-	c.used++
 	if in.utf8 {
 		if ok, _ := c.cl.Extension("SMTPUTF8"); !ok {
 			// RFC 6531 §3.4: a message that needs SMTPUTF8 cannot go
@@ -157,6 +150,55 @@ func (c *conn) send(in *attemptInput) (res []result, stale bool) {
 				text: fmt.Sprintf("host %s does not support 8BITMIME (RFC 6152), and this message contains 8-bit data (octets above 127), which it cannot take; the message was not converted to 7-bit. Encode 8-bit text as quoted-printable or base64 to reach this host", c.host)})), false
 		}
 	}
+	pending := make([]int, len(in.rcpts))
+	for i := range pending {
+		pending[i] = i
+	}
+	for first := true; len(pending) > 0; first = false {
+		more, stale := c.transaction(in, pending, res, first && c.used > 0)
+		if stale {
+			return nil, true
+		}
+		// RFC 5321 §4.5.3.1.10: the client sends the rest in another
+		// transaction, at once, and not as a failure. Only when some
+		// recipient got through (else the server takes none at all
+		// now: the 452 stands as a temporary failure) and the
+		// connection is still good (else the rest keep their 452
+		// and are tried again later like any deferral).
+		if len(more) == len(pending) || c.broken {
+			break
+		}
+		if len(more) > 0 {
+			c.q.log.Info("server limits recipients per transaction; sending the rest in a new one",
+				"id", in.id, "host", c.host, "sent", len(pending)-len(more), "rest", len(more))
+		}
+		pending = more
+	}
+	return res, false
+}
+
+// transaction runs one transaction for the recipients idx of in, filling
+// their results in res. It returns the recipients the server put off
+// with 452 4.5.3 (each with that reply as its result, in case they are
+// not tried again in this attempt).
+func (c *conn) transaction(in *attemptInput, idx []int, res []result, reused bool) (more []int, stale bool) {
+	o := &c.q.opts
+	for _, i := range idx {
+		res[i] = result{}
+	}
+	all := func(r result) {
+		for _, i := range idx {
+			if res[i].kind == 0 {
+				res[i] = r
+			}
+		}
+	}
+	// RFC 1870 §4: announce the size, with the DKIM fields we prepend.
+	size := in.size
+	for _, h := range in.dkim {
+		size += int64(len(h))
+	}
+	c.used++
 	c.cl.CommandTimeout = o.CommandTimeout
 	// RFC 6152 §2: BODY=8BITMIME only for data that has 8-bit octets.
 	c.params.strip8bit = !in.eight
@@ -170,26 +212,38 @@ func (c *conn) send(in *attemptInput) (res []result, stale bool) {
 			return nil, true
 		}
 		c.broken = !isReply
-		return all(c.with(smtpResult(err, c.host, "MAIL FROM"))), false
+		all(c.with(smtpResult(err, c.host, "MAIL FROM")))
+		return nil, false
 	}
 	accepted := 0
-	for i, a := range in.rcpts {
-		if err := c.cl.Rcpt(a, nil); err != nil {
-			res[i] = c.with(smtpResult(err, c.host, "RCPT TO"))
-			var se *smtp.SMTPError
-			if !errors.As(err, &se) {
-				c.broken = true
-				return all(res[i]), false
-			}
+	for k, i := range idx {
+		err := c.cl.Rcpt(in.rcpts[i], nil)
+		if err == nil {
+			accepted++
 			continue
 		}
-		accepted++
+		res[i] = c.with(smtpResult(err, c.host, "RCPT TO"))
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) {
+			c.broken = true
+			all(res[i])
+			return nil, false
+		}
+		if tooManyRecipients(se) {
+			// RFC 5321 §4.5.3.1.10: this and the rest go in the
+			// next transaction.
+			more = append(more, idx[k:]...)
+			for _, j := range more {
+				res[j] = res[i]
+			}
+			break
+		}
 	}
 	if accepted == 0 {
 		if err := c.cl.Reset(); err != nil {
 			c.broken = true
 		}
-		return res, false
+		return more, false
 	}
 	// RFC 5321 §4.5.3.2.4: 2 minutes for the 354.
 	c.cl.CommandTimeout = o.DataInitTimeout
@@ -201,21 +255,39 @@ func (c *conn) send(in *attemptInput) (res []result, stale bool) {
 		if !errors.As(err, &se) || c.cl.Reset() != nil {
 			c.broken = true
 		}
-		return all(r), false
+		all(r)
+		return more, false
 	}
 	if err := c.writeData(w, in); err != nil {
 		c.broken = true
-		return all(c.with(smtpResult(err, c.host, "the message"))), false
+		all(c.with(smtpResult(err, c.host, "the message")))
+		return more, false
 	}
 	// RFC 5321 §4.5.3.2.6: 10 minutes for the reply to the final dot
 	// (SubmissionTimeout).
 	if _, err := w.CloseWithResponse(); err != nil {
 		var se *smtp.SMTPError
 		c.broken = !errors.As(err, &se)
-		return all(c.with(smtpResult(err, c.host, "end of data"))), false
+		all(c.with(smtpResult(err, c.host, "end of data")))
+		return more, false
 	}
 	c.sent++
-	return all(c.with(result{kind: resSent, code: "2.0.0", remote: c.host})), false
+	all(c.with(result{kind: resSent, code: "2.0.0", remote: c.host}))
+	return more, false
+}
+
+// tooManyRecipients recognises the reply RFC 5321 §4.5.3.1.10 gives for
+// recipients beyond the server's limit: 452, and 4.5.3 when an enhanced
+// code is given (RFC 3463: too many recipients). 452 alone also means
+// "insufficient storage" (4.3.1), which is not this.
+func tooManyRecipients(se *smtp.SMTPError) bool {
+	if se.Code != 452 {
+		return false
+	}
+	if se.EnhancedCode[0] > 0 {
+		return se.EnhancedCode == smtp.EnhancedCode{4, 5, 3}
+	}
+	return strings.Contains(strings.ToLower(se.Message), "too many recipients")
 }
 
 // with fills in the connection's host and TLS state.
