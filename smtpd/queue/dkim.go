@@ -145,13 +145,59 @@ var signedHeaders = []string{
 	"List-Id", "List-Help", "List-Unsubscribe", "List-Subscribe", "List-Post", "List-Owner", "List-Archive",
 }
 
+// overSigned are the fields whose every instance is signed and then the
+// name once more (RFC 6376 §8.15, §5.4.2: "oversigning"): a From,
+// Subject, ... added on the way, above or below the signed one, makes
+// the signature fail, so that a verifier never shows a second, unsigned
+// From as the sender.
+var overSigned = map[string]bool{
+	"from": true, "subject": true, "to": true, "cc": true, "date": true, "message-id": true, "reply-to": true,
+}
+
+// maxSignedHeader bounds the header section held while the names of its
+// fields are counted; beyond it the signing goes on with what was seen.
+const maxSignedHeader = 1 << 20
+
+// headerKeys is the h= list for a header section: every instance of each
+// name of signedHeaders (at least once: an absent name is signed as
+// absent), and one more for the names of overSigned.
+func headerKeys(header []byte) []string {
+	count := map[string]int{}
+	for _, line := range strings.SplitAfter(string(header), "\n") {
+		if line == "" || line[0] == ' ' || line[0] == '\t' {
+			continue // continuation of a folded field
+		}
+		name, _, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		count[strings.ToLower(strings.TrimRight(name, " \t"))]++
+	}
+	var keys []string
+	for _, k := range signedHeaders {
+		n := max(count[strings.ToLower(k)], 1)
+		if overSigned[strings.ToLower(k)] && count[strings.ToLower(k)] > 0 {
+			n++
+		}
+		for range n {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
 // multiSigner computes one signature per key of a domain from one pass
-// over the message. A signer that fails is dropped (and logged): the
-// message goes out with the other signatures, or none, rather than not at
-// all.
+// over the message. The header section is held until it is complete, so
+// that the signed field names can follow what it holds (headerKeys);
+// then the signers are made and fed. A signer that fails is dropped (and
+// logged): the message goes out with the other signatures, or none,
+// rather than not at all.
 type multiSigner struct {
 	domain  string
 	log     *slog.Logger
+	keys    []dkimKey
+	head    []byte // the header section so far, until started
+	started bool
 	signers []*dkim.Signer
 	sels    []string
 	failed  []bool
@@ -165,10 +211,17 @@ func (k *Keyring) newSigner(domain string, log *slog.Logger) *multiSigner {
 	if len(keys) == 0 {
 		return nil
 	}
-	m := &multiSigner{domain: domain, log: log}
-	for _, key := range keys {
+	return &multiSigner{domain: domain, log: log, keys: keys}
+}
+
+// start makes the signers for the header section held and feeds it to
+// them.
+func (m *multiSigner) start() {
+	m.started = true
+	hk := headerKeys(m.head)
+	for _, key := range m.keys {
 		s, err := dkim.NewSigner(&dkim.SignOptions{
-			Domain:   domain,
+			Domain:   m.domain,
 			Selector: key.selector,
 			Signer:   key.signer,
 			// Relaxed canonicalisation (RFC 6376 §3.4.2, §3.4.4)
@@ -176,21 +229,49 @@ func (k *Keyring) newSigner(domain string, log *slog.Logger) *multiSigner {
 			// relays on the way.
 			HeaderCanonicalization: dkim.CanonicalizationRelaxed,
 			BodyCanonicalization:   dkim.CanonicalizationRelaxed,
-			HeaderKeys:             signedHeaders,
+			HeaderKeys:             hk,
 		})
 		if err != nil {
-			log.Error("dkim: cannot sign", "domain", domain, "selector", key.selector, "err", err)
+			m.log.Error("dkim: cannot sign", "domain", m.domain, "selector", key.selector, "err", err)
 			continue
 		}
 		m.signers = append(m.signers, s)
 		m.sels = append(m.sels, key.selector)
 		m.failed = append(m.failed, false)
 	}
-	return m
+	head := m.head
+	m.head = nil
+	m.feed(head)
 }
 
-// Write feeds every live signer; it never fails.
+// Write holds the header section, then feeds every live signer; it never
+// fails.
 func (m *multiSigner) Write(p []byte) (int, error) {
+	if m.started {
+		m.feed(p)
+		return len(p), nil
+	}
+	from := max(len(m.head)-3, 0)
+	m.head = append(m.head, p...)
+	if end := headerEnd(m.head, from); end >= 0 || len(m.head) > maxSignedHeader {
+		m.start()
+	}
+	return len(p), nil
+}
+
+// headerEnd returns the offset after the blank line that ends the header
+// section in b (searching from "from"), or -1.
+func headerEnd(b []byte, from int) int {
+	if len(b) >= 2 && string(b[:2]) == "\r\n" {
+		return 2 // no header at all
+	}
+	if i := strings.Index(string(b[from:]), "\r\n\r\n"); i >= 0 {
+		return from + i + 4
+	}
+	return -1
+}
+
+func (m *multiSigner) feed(p []byte) {
 	for i, s := range m.signers {
 		if m.failed[i] {
 			continue
@@ -200,11 +281,13 @@ func (m *multiSigner) Write(p []byte) (int, error) {
 			m.log.Error("dkim: signing failed", "domain", m.domain, "selector", m.sels[i], "err", err)
 		}
 	}
-	return len(p), nil
 }
 
 // finish returns the DKIM-Signature fields of the signers that worked.
 func (m *multiSigner) finish() []string {
+	if !m.started {
+		m.start() // the message is all header
+	}
 	m.closed = true
 	var out []string
 	for i, s := range m.signers {

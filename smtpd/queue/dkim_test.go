@@ -162,3 +162,94 @@ func TestDKIMKeyErrors(t *testing.T) {
 		t.Errorf("missing dir: %v %v", k, err)
 	}
 }
+
+// RFC 6376 §8.15: From, Subject, To, Cc, Date, Message-ID and Reply-To
+// are signed once more than they occur, so a field of those names added
+// on the way, above or below the original, breaks the signature; the
+// message as sent verifies.
+func TestDKIMOversigning(t *testing.T) {
+	w := newWorld(t)
+	r := newRemote(t, remoteOpts{})
+	w.to("b.test", r)
+	keyDir := filepath.Join(w.dir, "dkim")
+	recs, err := Keygen(keyDir, "a.test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.opts.DKIMDir = keyDir
+	q := w.open(true)
+	msg := "Received: from client by mail.a.test\r\nFrom: Alice <alice@a.test>\r\nTo: bob@b.test\r\nCc: carol@b.test\r\nSubject: pay the invoice\r\n" +
+		"Date: Thu, 03 Dec 2026 12:00:00 +0000\r\nMessage-ID: <1@a.test>\r\nReply-To: alice@a.test\r\n\r\nhello\r\n"
+	_, err = q.Submit(t.Context(), Message{From: "alice@a.test", User: "alice@a.test", Rcpts: []string{"bob@b.test"}, SignDomain: "a.test"},
+		strings.NewReader(msg), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := r.waitReceived(1)[0].data
+	verify := func(m string) []error {
+		vs, err := dkim.VerifyWithOptions(strings.NewReader(m), &dkim.VerifyOptions{LookupTXT: txtLookup(t, recs)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(vs) != 2 {
+			t.Fatalf("%d signatures, want 2", len(vs))
+		}
+		return []error{vs[0].Err, vs[1].Err}
+	}
+	if errs := verify(got); errs[0] != nil || errs[1] != nil {
+		t.Fatalf("the message as sent does not verify: %v", errs)
+	}
+	sigs := dkimTags(got)
+	if len(sigs) != 2 {
+		t.Fatalf("%d DKIM-Signature fields parsed, want 2", len(sigs))
+	}
+	for _, sig := range sigs {
+		count := map[string]int{}
+		for _, k := range strings.Split(sig["h"], ":") {
+			count[strings.ToLower(strings.TrimSpace(k))]++
+		}
+		for _, name := range []string{"from", "subject", "to", "cc", "date", "message-id", "reply-to"} {
+			if count[name] != 2 {
+				t.Errorf("%s listed %d times in h=%s, want twice (once present, once absent)", name, count[name], sig["h"])
+			}
+		}
+	}
+	body := strings.Index(got, "\r\n\r\n")
+	for _, tc := range []struct{ name, field string }{
+		{"From", "From: Mallory <ceo@a.test>\r\n"},
+		{"Subject", "Subject: new bank account\r\n"},
+		{"To", "To: someone@b.test\r\n"},
+		{"Cc", "Cc: someone@b.test\r\n"},
+		{"Date", "Date: Fri, 04 Dec 2026 12:00:00 +0000\r\n"},
+		{"Message-ID", "Message-ID: <2@a.test>\r\n"},
+		{"Reply-To", "Reply-To: mallory@evil.test\r\n"},
+	} {
+		below := got[:body+2] + tc.field + got[body+2:]
+		above := tc.field + got
+		for where, m := range map[string]string{"below": below, "above": above} {
+			if errs := verify(m); errs[0] == nil || errs[1] == nil {
+				t.Errorf("a second %s added %s the header still verifies: %v", tc.name, where, errs)
+			}
+		}
+	}
+}
+
+// dkimTags returns the tags of each DKIM-Signature field of a message.
+func dkimTags(msg string) []map[string]string {
+	var out []map[string]string
+	head, _, _ := strings.Cut(msg, "\r\n\r\n")
+	unfolded := strings.NewReplacer("\r\n ", " ", "\r\n\t", " ").Replace(head)
+	for _, line := range strings.Split(unfolded, "\r\n") {
+		v, ok := strings.CutPrefix(line, "DKIM-Signature:")
+		if !ok {
+			continue
+		}
+		tags := map[string]string{}
+		for _, tv := range strings.Split(v, ";") {
+			k, val, _ := strings.Cut(tv, "=")
+			tags[strings.TrimSpace(k)] = strings.Join(strings.Fields(val), "")
+		}
+		out = append(out, tags)
+	}
+	return out
+}
