@@ -18,8 +18,8 @@ type msgMeta struct {
 	// set when full.
 	structure imap.BodyStructure
 	cost      int // estimated octets held, for the cache budget
-	// trimmed: decoded from the store's copy (metacodec.go), whose
-	// headers hold only the structure's and the envelope's fields.
+	// trimmed: decoded from the store's copy (metacodec.go), which
+	// keeps no header fields, only what was made of them.
 	trimmed bool
 }
 

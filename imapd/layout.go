@@ -8,6 +8,7 @@ import (
 	"mime"
 	"strings"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-message/textproto"
 )
 
@@ -46,6 +47,15 @@ type entity struct {
 	Subtype  string // lower case, e.g. "plain"
 	Params   map[string]string
 	Encoding string // Content-Transfer-Encoding, lower case, "" if none
+
+	// What BODYSTRUCTURE takes from the header besides the content type
+	// (RFC 9051 §7.5.2), found once, when the header is read.
+	ID, Description, Location string
+	Disposition               *imap.BodyStructureDisposition
+	Language                  []string
+	// Envelope is ENVELOPE, for the entities that are messages: the root
+	// and the message inside a message/rfc822 part (newMeta).
+	Envelope *imap.Envelope
 
 	Parts   []*entity // children of a multipart
 	Message *entity   // the message inside message/rfc822 or message/global
@@ -309,6 +319,11 @@ func (e *entity) setHeader(raw []byte, inDigest bool) {
 	e.Type, e.Subtype, _ = strings.Cut(typ, "/")
 	e.Params = params
 	e.Encoding = strings.ToLower(strings.TrimSpace(e.Header.Get("Content-Transfer-Encoding")))
+	e.ID = e.Header.Get("Content-Id")
+	e.Description = e.Header.Get("Content-Description")
+	e.Location = e.Header.Get("Content-Location")
+	e.Disposition = disposition(e.Header)
+	e.Language = language(e.Header)
 }
 
 // contentType gives an entity's media type and parameters with the

@@ -42,14 +42,34 @@ func parseHead(r io.Reader, size int64) (*entity, error) {
 	return root, nil
 }
 
-// newMeta builds what FETCH needs from a layout.
+// newMeta builds what FETCH needs from a parsed layout: the envelopes of
+// the message and of the messages inside it, and the body structure.
 func newMeta(root *entity, size int64, full bool) *msgMeta {
-	m := &msgMeta{size: size, layout: root, full: full, envelope: extractEnvelope(root.Header)}
+	setEnvelopes(root, true)
+	return metaOf(root, size, full)
+}
+
+// metaOf is newMeta for a layout whose envelopes are set.
+func metaOf(root *entity, size int64, full bool) *msgMeta {
+	m := &msgMeta{size: size, layout: root, full: full, envelope: root.Envelope}
 	m.cost = metaCost(root)
 	if full {
 		m.structure = bodyStructure(root)
 	}
 	return m
+}
+
+// setEnvelopes makes the ENVELOPE of every entity that is a message.
+func setEnvelopes(e *entity, isMessage bool) {
+	if isMessage {
+		e.Envelope = extractEnvelope(e.Header)
+	}
+	for _, p := range e.Parts {
+		setEnvelopes(p, false)
+	}
+	if e.Message != nil {
+		setEnvelopes(e.Message, true)
+	}
 }
 
 // bodyStructure gives the extended BODYSTRUCTURE of an entity (RFC 9051
@@ -61,9 +81,9 @@ func bodyStructure(e *entity) imap.BodyStructure {
 			Subtype: e.Subtype,
 			Extended: &imap.BodyStructureMultiPartExt{
 				Params:      e.Params,
-				Disposition: disposition(e.Header),
-				Language:    language(e.Header),
-				Location:    e.Header.Get("Content-Location"),
+				Disposition: e.Disposition,
+				Language:    e.Language,
+				Location:    e.Location,
 			},
 		}
 		for _, c := range e.Parts {
@@ -80,14 +100,14 @@ func bodyStructure(e *entity) imap.BodyStructure {
 		Type:        e.Type,
 		Subtype:     e.Subtype,
 		Params:      e.Params,
-		ID:          e.Header.Get("Content-Id"),
-		Description: e.Header.Get("Content-Description"),
+		ID:          e.ID,
+		Description: e.Description,
 		Encoding:    e.Encoding,
 		Size:        clampU32(e.End - e.BodyStart),
 		Extended: &imap.BodyStructureSinglePartExt{
-			Disposition: disposition(e.Header),
-			Language:    language(e.Header),
-			Location:    e.Header.Get("Content-Location"),
+			Disposition: e.Disposition,
+			Language:    e.Language,
+			Location:    e.Location,
 		},
 	}
 	switch {
@@ -95,7 +115,10 @@ func bodyStructure(e *entity) imap.BodyStructure {
 		// RFC 9051 §9 body-type-msg: envelope, body and lines are required.
 		inner := &imap.BodyStructureMessageRFC822{NumLines: e.BodyLines}
 		if e.Message != nil {
-			inner.Envelope = extractEnvelope(e.Message.Header)
+			inner.Envelope = e.Message.Envelope
+			if inner.Envelope == nil {
+				inner.Envelope = &imap.Envelope{}
+			}
 			inner.BodyStructure = bodyStructure(e.Message)
 		} else {
 			inner.Envelope = &imap.Envelope{}
