@@ -159,7 +159,7 @@ func (q *Queue) load() error {
 		}
 		e := &entry{id: id, rec: rec}
 		q.entries[id] = e
-		q.scheduleLocked(e, now, true)
+		q.scheduleLocked(e, now)
 	}
 	if n := len(q.entries); n > 0 {
 		q.log.Info("queue loaded", "messages", n)
@@ -285,7 +285,7 @@ func (q *Queue) Submit(ctx context.Context, m Message, r io.Reader, local Local)
 	}
 	q.mu.Lock()
 	q.entries[id] = e
-	q.scheduleLocked(e, time.Now(), false)
+	q.scheduleLocked(e, time.Now())
 	q.mu.Unlock()
 	q.kick()
 	q.log.Info("queued", "id", id, "from", m.From, "rcpts", len(m.Rcpts), "size", size, "dkim", len(sigs))

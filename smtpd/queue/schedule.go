@@ -62,9 +62,13 @@ func (h *jobHeap) Pop() any {
 }
 
 // scheduleLocked plans e's pending work: one job per next hop for its
-// queued recipients (at the earliest of their next times), and a local
-// job for notifications not yet sent. Queue.mu is held.
-func (q *Queue) scheduleLocked(e *entry, now time.Time, loading bool) {
+// queued recipients (at the earliest of their next times), a local job
+// for notifications not yet sent, and a local job at the time the delay
+// warning falls due (now, if it is past), so that the warning goes out
+// on time and not only with the next attempt, which may be hours later.
+// It is called once per message and run (at Submit, at load). Queue.mu
+// is held.
+func (q *Queue) scheduleLocked(e *entry, now time.Time) {
 	e.mu.Lock()
 	groups := map[string]*job{}
 	var keys []string
@@ -88,13 +92,24 @@ func (q *Queue) scheduleLocked(e *entry, now time.Time, loading bool) {
 			notify = true
 		}
 	}
-	warnDue := loading && q.warnDueLocked(e, now)
+	var warnAt time.Time
+	if q.opts.DelayWarning > 0 && !e.rec.Warned && len(keys) > 0 {
+		warnAt = e.rec.Created.Add(q.opts.DelayWarning)
+		if warnAt.Before(now) {
+			warnAt = now
+		}
+	}
 	e.mu.Unlock()
 	for _, k := range keys {
 		q.pushLocked(e, groups[k])
 	}
-	if notify || warnDue {
+	if notify {
 		q.pushLocked(e, &job{id: e.id, at: now, hi: -1})
+	}
+	if !warnAt.IsZero() && !(notify && warnAt.Equal(now)) {
+		// The local job finds the warning due (warnDueLocked) unless
+		// the message was delivered first.
+		q.pushLocked(e, &job{id: e.id, at: warnAt, hi: -1})
 	}
 }
 
