@@ -66,19 +66,21 @@ func freePort(t *testing.T) int {
 
 // server is one running `mailsuite serve`.
 type server struct {
-	t                 *testing.T
-	bin, cfg, dataDir string
-	smtp, imap, pop3  int
-	cmd               *exec.Cmd
-	log               bytes.Buffer
-	exited            chan error
+	t                  *testing.T
+	bin, cfg, dataDir  string
+	smtp, imap, pop3   int
+	subs, imaps, pop3s int // implicit TLS: submissions, imaps, pop3s
+	cmd                *exec.Cmd
+	log                bytes.Buffer
+	exited             chan error
 }
 
 var testUsers = []string{"bench", "bench10k", "benchmix", "benchidle"}
 
 func startMailsuite(t *testing.T) *server {
 	t.Helper()
-	s := &server{t: t, bin: mailsuiteBinary(t), smtp: freePort(t), imap: freePort(t), pop3: freePort(t)}
+	s := &server{t: t, bin: mailsuiteBinary(t), smtp: freePort(t), imap: freePort(t), pop3: freePort(t),
+		subs: freePort(t), imaps: freePort(t), pop3s: freePort(t)}
 	dir := t.TempDir()
 	s.dataDir = filepath.Join(dir, "data")
 	s.cfg = filepath.Join(dir, "mailsuite.toml")
@@ -89,6 +91,9 @@ data_dir = %q
 smtp = "127.0.0.1:%d"
 imap = "127.0.0.1:%d"
 pop3 = "127.0.0.1:%d"
+submissions = "127.0.0.1:%d"
+imaps = "127.0.0.1:%d"
+pop3s = "127.0.0.1:%d"
 [auth]
 allow_plaintext = true
 [limits]
@@ -96,7 +101,7 @@ max_connections = 500
 max_connections_per_ip = 500
 [log]
 level = "warn"
-`, s.dataDir, s.smtp, s.imap, s.pop3)
+`, s.dataDir, s.smtp, s.imap, s.pop3, s.subs, s.imaps, s.pop3s)
 	if err := os.WriteFile(s.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +127,7 @@ level = "warn"
 		}
 	})
 	deadline := time.Now().Add(15 * time.Second)
-	for _, p := range []int{s.smtp, s.imap, s.pop3} {
+	for _, p := range []int{s.smtp, s.imap, s.pop3, s.subs, s.imaps, s.pop3s} {
 		for {
 			c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(p), time.Second)
 			if err == nil {

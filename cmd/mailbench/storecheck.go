@@ -160,7 +160,7 @@ func (sc *storeCheck) findIMAP(ctx context.Context, want int, force bool) (map[i
 	}
 	uids, ok := data.All.(imap.UIDSet)
 	if !ok || len(uids) == 0 {
-		return map[int]int{}, force, nil
+		return map[int]int{}, force || want == 0, nil
 	}
 	if uidCount(uids) < want && !force {
 		return nil, false, nil

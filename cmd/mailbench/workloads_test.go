@@ -87,6 +87,19 @@ func TestSMTPStoreCheckCatchesMissing(t *testing.T) {
 	if !strings.Contains(o.stderr, "5 accepted messages not in the store") {
 		t.Errorf("stderr does not explain: %q", o.stderr)
 	}
+
+	// Every message refused (an unknown recipient: 550 at RCPT): each is
+	// an error, nothing is looked for in the store, and the run fails.
+	for _, check := range [][]string{{"-maildir", s.maildir("bench")}, nil} {
+		args := append([]string{"-n", "3", "-c", "1", "-rcpt", "nobody@bench.test"}, check...)
+		o = s.bench("bench", append(args, "smtp1")...)
+		if o.code != 1 || !strings.Contains(o.stderr, "3 of 3 messages not accepted") {
+			t.Fatalf("exit %d, stderr %q", o.code, o.stderr)
+		}
+		o.want(t, "smtp1_accepted", 0)
+		o.want(t, "smtp1_errors", 3)
+		o.want(t, "smtp1_missing", 0)
+	}
 }
 
 func TestIMAPAndPOP3Workloads(t *testing.T) {
@@ -319,5 +332,33 @@ func TestSilentServerBoundedByTimeout(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("mailbench still running a minute after a 500ms -timeout")
+	}
+}
+
+// The same workloads over TLS: STARTTLS on the plain ports (RFC 3207, RFC
+// 9051 §6.2.1, RFC 2595 §4), and implicit TLS on submissions (with AUTH),
+// imaps and pop3s (RFC 8314), the certificate verified against the one the
+// server made.
+func TestTLSModes(t *testing.T) {
+	s := startMailsuite(t)
+	ca := filepath.Join(s.dataDir, "tls", "cert.pem")
+	verify := []string{"-tls-ca", ca, "-tls-name", "mail.bench.test"}
+	o := s.bench("bench", append(verify, "-tls", "starttls", "-n", "6", "-c", "2", "-size", "1024", "smtp1", "append", "select", "pop3")...).ok(t)
+	o.want(t, "smtp1_stored", 6)
+	o.want(t, "append_appended", 6)
+	o.want(t, "select_msgs", 12)
+	o.want(t, "pop3_msgs", 12)
+
+	args := append(verify, "-tls", "implicit", "-smtp-port", strconv.Itoa(s.subs), "-smtp-auth", "-from", "bench@bench.test",
+		"-imap-port", strconv.Itoa(s.imaps), "-pop3-port", strconv.Itoa(s.pop3s), "-n", "4", "-c", "2", "-size", "1024", "smtpn", "select", "pop3")
+	o = s.bench("bench", args...).ok(t)
+	o.want(t, "smtpn_stored", 4)
+	o.want(t, "select_msgs", 16)
+	o.want(t, "pop3_msgs", 16)
+
+	// A certificate for another name is refused when verifying.
+	bad := s.bench("bench", "-tls-ca", ca, "-tls-name", "other.example", "-tls", "starttls", "select")
+	if bad.code != 1 || !strings.Contains(bad.stderr, "certificate") {
+		t.Fatalf("wrong name: exit %d, stderr %q", bad.code, bad.stderr)
 	}
 }
