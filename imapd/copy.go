@@ -16,7 +16,7 @@ func (ss *session) liveUIDs(numSet imap.NumSet) (uids []uint32, expunged bool, e
 			expunged = true
 			continue
 		}
-		uids = append(uids, ss.sel.v.msgs[i].UID)
+		uids = append(uids, ss.sel.v.uid(i))
 	}
 	return uids, expunged, nil
 }

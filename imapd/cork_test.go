@@ -2,10 +2,15 @@ package imapd
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailsuite/mailsuite/mailbox"
 )
 
 // countingListener counts the writes made to its connections.
@@ -93,4 +98,94 @@ func TestSharedViewCopiedOnChange(t *testing.T) {
 	if u := r3.ok("s", "SELECT INBOX"); !strings.Contains(strings.Join(u, "|"), "* 3 EXISTS") {
 		t.Fatalf("r3: %q", u)
 	}
+}
+
+// A view over a shared list behaves exactly as one over its own copy,
+// through flag changes, additions and expunges, and never writes into
+// the shared list.
+func TestViewSharedBaseSameAsOwn(t *testing.T) {
+	mk := func(n int) []mailbox.MessageInfo {
+		out := make([]mailbox.MessageInfo, n)
+		for i := range out {
+			out[i] = mailbox.MessageInfo{UID: uint32(2*i + 1), Size: int64(i)}
+		}
+		return out
+	}
+	base := mk(50)
+	pristine := mk(50)
+	shared := newView(base, true)
+	own := newView(mk(50), false)
+	rng := rand.New(rand.NewPCG(1, 2))
+	nextUID := uint32(200)
+	for step := 0; step < 400; step++ {
+		var ch mailbox.Changes
+		switch rng.IntN(4) {
+		case 0: // others' flag change
+			if n := own.count(); n > 0 {
+				m := own.at(rng.IntN(n))
+				m.Flags = []string{fmt.Sprintf("$k%d", step)}
+				m.ModSeq = uint64(step)
+				ch.Flags = []mailbox.MessageInfo{m}
+			}
+		case 1: // delivery
+			nextUID += uint32(1 + rng.IntN(3))
+			ch.Added = []mailbox.MessageInfo{{UID: nextUID}}
+		case 2: // expunge
+			if n := own.count(); n > 0 {
+				ch.Expunged = []uint32{own.uid(rng.IntN(n))}
+			}
+		case 3: // own STORE
+			if n := own.count(); n > 0 {
+				m := own.at(rng.IntN(n))
+				m.Flags = []string{`\Seen`}
+				shared.setFlags([]mailbox.MessageInfo{m})
+				own.setFlags([]mailbox.MessageInfo{m})
+			}
+		}
+		shared.apply(ch, nil)
+		own.apply(ch, nil)
+		allow := rng.IntN(3) == 0
+		var w1, w2 recordWriter
+		if err := shared.flush(&w1, allow); err != nil {
+			t.Fatal(err)
+		}
+		own.flush(&w2, allow)
+		if strings.Join(w1.lines, "|") != strings.Join(w2.lines, "|") {
+			t.Fatalf("step %d: shared view told %q, own view %q", step, w1.lines, w2.lines)
+		}
+		if shared.count() != own.count() {
+			t.Fatalf("step %d: %d vs %d messages", step, shared.count(), own.count())
+		}
+		for i := range own.count() {
+			a, b := shared.at(i), own.at(i)
+			if a.UID != b.UID || strings.Join(a.Flags, " ") != strings.Join(b.Flags, " ") || shared.isGone(i) != own.isGone(i) {
+				t.Fatalf("step %d, message %d: %+v vs %+v", step, i, a, b)
+			}
+		}
+	}
+	for i := range base {
+		if base[i].UID != pristine[i].UID || len(base[i].Flags) != 0 {
+			t.Fatalf("shared list written at %d: %+v", i, base[i])
+		}
+	}
+}
+
+// recordWriter records what a view tells the client.
+type recordWriter struct{ lines []string }
+
+func (w *recordWriter) WriteExpunge(n uint32) error {
+	w.lines = append(w.lines, fmt.Sprintf("%d EXPUNGE", n))
+	return nil
+}
+func (w *recordWriter) WriteNumMessages(n uint32) error {
+	w.lines = append(w.lines, fmt.Sprintf("%d EXISTS", n))
+	return nil
+}
+func (w *recordWriter) WriteMailboxFlags(flags []imap.Flag) error {
+	w.lines = append(w.lines, fmt.Sprintf("FLAGS %v", flags))
+	return nil
+}
+func (w *recordWriter) WriteMessageFlags(n uint32, uid imap.UID, flags []imap.Flag) error {
+	w.lines = append(w.lines, fmt.Sprintf("%d FETCH UID %d %v", n, uid, flags))
+	return nil
 }

@@ -31,7 +31,7 @@ func (ss *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error
 		which = make([]uint32, 0, len(idx))
 		for _, i := range idx {
 			if !v.isGone(i) {
-				which = append(which, v.msgs[i].UID)
+				which = append(which, v.uid(i))
 			}
 		}
 	}

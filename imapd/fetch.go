@@ -45,7 +45,7 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 			expunged = true
 			continue
 		}
-		m := v.msgs[i]
+		m := v.at(i)
 		ok, err := ss.fetchOne(w, uint32(i+1), m, options, seen[m.UID], utf8OK)
 		if err != nil {
 			return err
@@ -71,8 +71,8 @@ func (ss *session) markSeen(idx []int, options *imap.FetchOptions) (map[uint32]b
 	v := ss.sel.v
 	var uids []uint32
 	for _, i := range idx {
-		if !v.isGone(i) && !hasFlag(v.msgs[i].Flags, mailbox.FlagSeen) {
-			uids = append(uids, v.msgs[i].UID)
+		if !v.isGone(i) && !hasFlag(v.at(i).Flags, mailbox.FlagSeen) {
+			uids = append(uids, v.uid(i))
 		}
 	}
 	if len(uids) == 0 {

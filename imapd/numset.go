@@ -36,7 +36,7 @@ func (ss *session) targets(set imap.NumSet) ([]int, error) {
 // number above the count of messages, or "*" in an empty mailbox, is a
 // client error answered with BAD.
 func seqTargets(v *view, set imap.SeqSet) ([]int, error) {
-	n := uint32(len(v.msgs))
+	n := uint32(v.count())
 	var out []int
 	for _, r := range set {
 		lo, hi := r.Start, r.Stop
@@ -63,10 +63,10 @@ func seqTargets(v *view, set imap.SeqSet) ([]int, error) {
 // §6.4.9). RFC 9051 §6.4.8: "n:*" always includes the last message, even
 // when n is above its UID.
 func uidTargets(v *view, set imap.UIDSet) []int {
-	if len(v.msgs) == 0 {
+	if v.count() == 0 {
 		return nil
 	}
-	last := v.msgs[len(v.msgs)-1].UID
+	last := v.uid(v.count() - 1)
 	var out []int
 	for _, r := range set {
 		lo, hi := uint32(r.Start), uint32(r.Stop)
@@ -79,8 +79,8 @@ func uidTargets(v *view, set imap.UIDSet) []int {
 		if lo > hi {
 			lo, hi = hi, lo
 		}
-		i := sort.Search(len(v.msgs), func(i int) bool { return v.msgs[i].UID >= lo })
-		for ; i < len(v.msgs) && v.msgs[i].UID <= hi; i++ {
+		i := sort.Search(v.count(), func(i int) bool { return v.uid(i) >= lo })
+		for ; i < v.count() && v.uid(i) <= hi; i++ {
 			out = append(out, i)
 		}
 	}

@@ -34,17 +34,17 @@ func (ss *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria
 		return nil, ss.protoError("SEARCH", ctxPlain, err)
 	}
 	v := ss.sel.v
-	sr := &searcher{ss: ss, count: uint32(len(v.msgs))}
-	if n := len(v.msgs); n > 0 {
-		sr.maxUID = v.msgs[n-1].UID
+	sr := &searcher{ss: ss, count: uint32(v.count())}
+	if n := v.count(); n > 0 {
+		sr.maxUID = v.uid(n - 1)
 	}
 	sr.bodyNeedles, sr.textNeedles = needles(criteria)
 	var seqs, uids []uint32
-	for i := range v.msgs {
+	for i := range v.count() {
 		if v.isGone(i) {
 			continue
 		}
-		sm := &searchMsg{seq: uint32(i + 1), info: v.msgs[i]}
+		sm := &searchMsg{seq: uint32(i + 1), info: v.at(i)}
 		ok, err := sr.match(sm, criteria)
 		sm.close()
 		if errors.Is(err, mailbox.ErrNoMessage) {

@@ -45,8 +45,7 @@ func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.Selec
 		f.Close()
 		return nil, ss.protoError("SELECT", ctxPlain, err)
 	}
-	sel := &selection{folder: f, name: name, readOnly: readOnly || f.ReadOnly(), v: newView(msgs)}
-	sel.v.shared = shared
+	sel := &selection{folder: f, name: name, readOnly: readOnly || f.ReadOnly(), v: newView(msgs, shared)}
 	uidNext := st.UIDNext
 	if last := sel.v.lastUID(); uidNext <= last {
 		uidNext = last + 1

@@ -37,7 +37,7 @@ func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *i
 			expunged = true
 			continue
 		}
-		uids = append(uids, v.msgs[i].UID)
+		uids = append(uids, v.uid(i))
 	}
 	if len(uids) > 0 {
 		op := mailbox.FlagsReplace
@@ -59,7 +59,7 @@ func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *i
 				if v.isGone(i) {
 					continue
 				}
-				m := v.msgs[i]
+				m := v.at(i)
 				rw := w.CreateMessage(uint32(i + 1))
 				rw.WriteUID(imap.UID(m.UID))
 				rw.WriteFlags(wireFlags(m.Flags))

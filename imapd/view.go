@@ -11,9 +11,9 @@ import (
 )
 
 // view is one session's picture of its selected folder: the messages the
-// client has been told about, in sequence-number order (msgs[i] is
-// sequence number i+1), and what happened in the store that the client
-// has not been told yet.
+// client has been told about, in sequence-number order (at(i) is sequence
+// number i+1), and what happened in the store that the client has not
+// been told yet.
 //
 // RFC 9051 §7.5.1: a message expunged by someone else keeps its sequence
 // number until EXPUNGE is sent, and EXPUNGE may not be sent during FETCH,
@@ -22,14 +22,19 @@ import (
 // added until EXISTS is sent, so that "*" and sequence numbers always mean
 // what the client thinks they mean.
 //
-// msgs is the slice the store gave, taken as it is: with a
-// mailbox.SharedFolder it is shared with other sessions (shared is set)
-// and copied before the first change (own), so that SELECT of a
-// 100,000-message folder copies nothing. gone is kept apart, by UID, and
-// is empty almost always.
+// The messages are base, the slice the store gave, then tail. With a
+// mailbox.SharedFolder, base is shared with every session that selected
+// the folder in the same state (shared is set) and never written: a
+// changed message goes in over, new ones in tail. So SELECT of a
+// 100,000-message folder copies nothing, and a thousand sessions idling
+// on it share one list across deliveries and flag changes; only sending
+// EXPUNGE, which renumbers, makes the list the view's own. gone is kept
+// apart, by UID, and is empty almost always.
 type view struct {
-	msgs   []mailbox.MessageInfo
+	base   []mailbox.MessageInfo
 	shared bool
+	over   map[int]mailbox.MessageInfo // changed messages of a shared base
+	tail   []mailbox.MessageInfo
 	added  []mailbox.MessageInfo
 	gone   map[uint32]struct{} // UIDs of msgs expunged, not yet told
 	dirty  map[uint32]struct{} // UIDs whose flags others changed, not yet told
@@ -51,9 +56,10 @@ type expungeWriter interface {
 	WriteExpunge(seqNum uint32) error
 }
 
-// newView takes msgs (ascending UID) for its own.
-func newView(msgs []mailbox.MessageInfo) *view {
-	v := &view{msgs: msgs, gone: make(map[uint32]struct{}), dirty: make(map[uint32]struct{})}
+// newView takes msgs (ascending UID); shared: they are shared with other
+// sessions and must not be written.
+func newView(msgs []mailbox.MessageInfo, shared bool) *view {
+	v := &view{base: msgs, shared: shared, gone: make(map[uint32]struct{}), dirty: make(map[uint32]struct{})}
 	var last []string
 	for i := range msgs {
 		// Messages share their flag slices while their flags are the
@@ -71,27 +77,59 @@ func sameSlice(a, b []string) bool {
 	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
-// own makes msgs the view's own before it is changed.
-func (v *view) own() {
-	if v.shared {
-		v.msgs = append(make([]mailbox.MessageInfo, 0, len(v.msgs)+len(v.added)), v.msgs...)
-		v.shared = false
+// count is the number of messages the client knows.
+func (v *view) count() int { return len(v.base) + len(v.tail) }
+
+// at is message i (sequence number i+1).
+func (v *view) at(i int) mailbox.MessageInfo {
+	if i >= len(v.base) {
+		return v.tail[i-len(v.base)]
+	}
+	if v.over != nil {
+		if m, ok := v.over[i]; ok {
+			return m
+		}
+	}
+	return v.base[i]
+}
+
+// uid is the UID of message i.
+func (v *view) uid(i int) uint32 {
+	if i >= len(v.base) {
+		return v.tail[i-len(v.base)].UID
+	}
+	return v.base[i].UID // over never changes a UID
+}
+
+// set replaces message i (same UID).
+func (v *view) set(i int, m mailbox.MessageInfo) {
+	switch {
+	case i >= len(v.base):
+		v.tail[i-len(v.base)] = m
+	case v.shared:
+		if v.over == nil {
+			v.over = make(map[int]mailbox.MessageInfo)
+		}
+		v.over[i] = m
+	default:
+		v.base[i] = m
 	}
 }
 
-// isGone reports whether msgs[i] was expunged and not yet told.
+// isGone reports whether message i was expunged and not yet told.
 func (v *view) isGone(i int) bool {
 	if len(v.gone) == 0 {
 		return false
 	}
-	_, ok := v.gone[v.msgs[i].UID]
+	_, ok := v.gone[v.uid(i)]
 	return ok
 }
 
-// index gives the position in msgs of uid, or -1.
+// index gives the position of uid, or -1.
 func (v *view) index(uid uint32) int {
-	i := sort.Search(len(v.msgs), func(i int) bool { return v.msgs[i].UID >= uid })
-	if i < len(v.msgs) && v.msgs[i].UID == uid {
+	n := v.count()
+	i := sort.Search(n, func(i int) bool { return v.uid(i) >= uid })
+	if i < n && v.uid(i) == uid {
 		return i
 	}
 	return -1
@@ -102,8 +140,8 @@ func (v *view) lastUID() uint32 {
 	if n := len(v.added); n > 0 {
 		return v.added[n-1].UID
 	}
-	if n := len(v.msgs); n > 0 {
-		return v.msgs[n-1].UID
+	if n := v.count(); n > 0 {
+		return v.uid(n - 1)
 	}
 	return 0
 }
@@ -113,8 +151,7 @@ func (v *view) apply(ch mailbox.Changes, log *slog.Logger) {
 	v.markGone(ch.Expunged)
 	for _, m := range ch.Added {
 		if i := v.index(m.UID); i >= 0 {
-			v.own()
-			v.msgs[i] = m // already known: take the newer state
+			v.set(i, m) // already known: take the newer state
 			continue
 		}
 		if m.UID <= v.lastUID() {
@@ -132,9 +169,7 @@ func (v *view) apply(ch mailbox.Changes, log *slog.Logger) {
 			if v.isGone(i) {
 				continue
 			}
-			v.own()
-			v.msgs[i].Flags = m.Flags
-			v.msgs[i].ModSeq = m.ModSeq
+			v.setFlagsAt(i, m)
 			v.dirty[m.UID] = struct{}{}
 			continue
 		}
@@ -153,9 +188,7 @@ func (v *view) setFlags(infos []mailbox.MessageInfo) {
 	for _, m := range infos {
 		v.noteKeywords(m.Flags)
 		if i := v.index(m.UID); i >= 0 {
-			v.own()
-			v.msgs[i].Flags = m.Flags
-			v.msgs[i].ModSeq = m.ModSeq
+			v.setFlagsAt(i, m)
 			delete(v.dirty, m.UID)
 		}
 	}
@@ -176,11 +209,14 @@ func (v *view) flush(w updateWriter, allowExpunge bool) error {
 		}
 	}
 	if len(v.added) > 0 {
-		v.own()
-		v.msgs = append(v.msgs, v.added...)
+		if v.shared {
+			v.tail = append(v.tail, v.added...)
+		} else {
+			v.base = append(v.base, v.added...)
+		}
 		v.added = v.added[:0]
 		// RFC 9051 §7.4.1: EXISTS gives the new number of messages.
-		if err := w.WriteNumMessages(uint32(len(v.msgs))); err != nil {
+		if err := w.WriteNumMessages(uint32(v.count())); err != nil {
 			return err
 		}
 	}
@@ -194,7 +230,7 @@ func (v *view) flush(w updateWriter, allowExpunge bool) error {
 		clear(v.dirty)
 		sort.Ints(seqs)
 		for _, i := range seqs {
-			m := v.msgs[i]
+			m := v.at(i)
 			if err := w.WriteMessageFlags(uint32(i+1), imap.UID(m.UID), wireFlags(m.Flags)); err != nil {
 				return err
 			}
@@ -210,24 +246,30 @@ func (v *view) flushExpunges(w expungeWriter) error {
 	if len(v.gone) == 0 {
 		return nil
 	}
-	for i := len(v.msgs) - 1; i >= 0; i-- {
+	for i := v.count() - 1; i >= 0; i-- {
 		if v.isGone(i) {
 			if err := w.WriteExpunge(uint32(i + 1)); err != nil {
 				return err
 			}
 		}
 	}
-	v.own()
-	kept := v.msgs[:0]
-	for i := range v.msgs {
+	// The numbers change: the list becomes the view's own.
+	kept := make([]mailbox.MessageInfo, 0, v.count()-len(v.gone))
+	for i := range v.count() {
 		if !v.isGone(i) {
-			kept = append(kept, v.msgs[i])
+			kept = append(kept, v.at(i))
 		}
 	}
-	clear(v.msgs[len(kept):])
-	v.msgs = kept
+	v.base, v.shared, v.over, v.tail = kept, false, nil, nil
 	clear(v.gone)
 	return nil
+}
+
+// setFlagsAt takes the flags and modseq of m for message i.
+func (v *view) setFlagsAt(i int, m mailbox.MessageInfo) {
+	cur := v.at(i)
+	cur.Flags, cur.ModSeq = m.Flags, m.ModSeq
+	v.set(i, cur)
 }
 
 // markGone records messages removed from the folder, by this session
