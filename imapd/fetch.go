@@ -118,15 +118,23 @@ type fetchItem struct {
 // fetchOne writes one message's FETCH response; false if the message was
 // found gone. utf8OK: the client takes UTF-8 in strings (downgrade.go).
 func (ss *session) fetchOne(w *imapserver.FetchWriter, seq uint32, info mailbox.MessageInfo, o *imap.FetchOptions, seenChanged, utf8OK bool) (bool, error) {
-	src := &msgSource{folder: ss.sel.folder, uid: info.UID}
-	defer src.Close()
-
-	items, meta, binSizes, err := ss.gather(src, info, o)
-	if errors.Is(err, mailbox.ErrNoMessage) {
-		return false, nil
-	}
-	if err != nil {
-		return false, ss.protoError("FETCH", ctxPlain, err)
+	var (
+		src      *msgSource
+		items    []fetchItem
+		meta     *msgMeta
+		binSizes []int64
+	)
+	if readsContent(o) {
+		src = &msgSource{folder: ss.sel.folder, uid: info.UID}
+		defer src.Close()
+		var err error
+		items, meta, binSizes, err = ss.gather(src, info, o)
+		if errors.Is(err, mailbox.ErrNoMessage) {
+			return false, nil
+		}
+		if err != nil {
+			return false, ss.protoError("FETCH", ctxPlain, err)
+		}
 	}
 
 	rw := w.CreateMessage(seq)
@@ -175,6 +183,13 @@ func (ss *session) fetchOne(w *imapserver.FetchWriter, seq uint32, info mailbox.
 		}
 	}
 	return true, rw.Close()
+}
+
+// readsContent reports whether a FETCH needs more than the index has
+// (UID, FLAGS, INTERNALDATE and RFC822.SIZE come from the index).
+func readsContent(o *imap.FetchOptions) bool {
+	return o.Envelope || o.BodyStructure != nil || len(o.BodySection) > 0 ||
+		len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0
 }
 
 // gather reads what the response needs before it is begun.

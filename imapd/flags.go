@@ -3,6 +3,7 @@ package imapd
 import (
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -61,12 +62,15 @@ func storeFlags(in []imap.Flag) []string {
 }
 
 // wireFlags gives the store's flags as the imap package types them.
+// imap.Flag is a string type, so the slice is the same memory seen as
+// that type, not a copy (FETCH FLAGS of 100,000 messages made 100,000
+// copies, BenchmarkScale100k). The store never changes a flag slice it
+// has handed out, and the library only reads it.
 func wireFlags(in []string) []imap.Flag {
-	out := make([]imap.Flag, len(in))
-	for i, f := range in {
-		out[i] = imap.Flag(f)
+	if len(in) == 0 {
+		return []imap.Flag{}
 	}
-	return out
+	return unsafe.Slice((*imap.Flag)(unsafe.Pointer(unsafe.SliceData(in))), len(in))
 }
 
 // hasFlag reports whether flags has f, ignoring case (RFC 9051 §2.3.2:

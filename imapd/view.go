@@ -312,7 +312,7 @@ func (v *view) noteKeywords(flags []string) {
 // flagList is the FLAGS response: system flags and keywords in use (RFC
 // 9051 §7.3.5).
 func (v *view) flagList() []imap.Flag {
-	out := wireFlags(systemFlags)
+	out := append([]imap.Flag(nil), wireFlags(systemFlags)...) // a copy: callers append
 	kw := append([]string(nil), v.keywords...)
 	sort.Strings(kw)
 	return append(out, wireFlags(kw)...)
