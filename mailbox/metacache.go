@@ -358,19 +358,66 @@ func (h *handle) SetMeta(uid uint32, data []byte) error {
 }
 
 // metaCopyLocked gives the copies in dst the records of their originals
-// in src (src[i] was copied to dst[i]). Caller holds the user's write lock.
+// in src (src[i] was copied to dst[i]). Caller holds the user's write
+// lock. A destination whose file is not open (no session has it
+// selected: the Trash a MOVE goes to) is only appended to, not read.
 func metaCopyLocked(src, dst *folderState, from, to []*message) {
+	var buf []byte
 	for i, m := range from {
 		if data, ok := src.metaGetLocked(m); ok {
-			if err := dst.metaPutLocked(to[i], data); err != nil {
-				break
-			}
+			buf = appendMetaRecord(buf, to[i].uid, to[i].size, data)
 		}
 	}
 	if len(src.handles) == 0 {
 		src.metaCloseLocked()
 	}
-	if len(dst.handles) == 0 {
-		dst.metaCloseLocked()
+	if len(buf) > 0 {
+		if err := dst.metaAppendLocked(buf); err != nil {
+			dst.u.store.log.Warn("cache records not copied", "user", dst.u.name, "folder", dst.name.canon, "err", err)
+		}
 	}
+}
+
+// metaAppendLocked adds whole records to the cache file. When the file
+// is open, its places are noted; otherwise the file is appended to
+// without being read (a torn tail before them only hides them, and the
+// next full open cuts it off). Caller holds the user's write lock.
+func (f *folderState) metaAppendLocked(recs []byte) error {
+	ms := &f.meta
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if ms.file == nil {
+		fh, err := os.OpenFile(f.metaPath(), os.O_RDWR|os.O_APPEND, 0)
+		if err == nil {
+			var hdr [64]byte
+			n, _ := fh.ReadAt(hdr[:], 0)
+			want := metaMagic + " " + metaVersion + " " + strconv.FormatUint(uint64(f.uidValidity), 10) + "\n"
+			if strings.HasPrefix(string(hdr[:n]), want) {
+				_, err = fh.Write(recs)
+				fh.Close()
+				return ioErr("write cache", err)
+			}
+			fh.Close()
+		}
+		// No file, or one of another UIDVALIDITY: the full open makes it.
+		if err := ms.openLocked(f); err != nil {
+			return err
+		}
+		defer func() {
+			if len(f.handles) == 0 {
+				ms.closeLocked()
+			}
+		}()
+	}
+	if _, err := ms.file.WriteAt(recs, ms.end); err != nil {
+		return ioErr("write cache", err)
+	}
+	for off := 0; off < len(recs); {
+		uid, size, n, _, _ := parseMetaRecHeader(recs[off:])
+		ms.refs[uid] = metaRef{off: ms.end + int64(off) + metaRecHeader, n: n, size: size}
+		off += metaRecHeader + int(n)
+		ms.records++
+	}
+	ms.end += int64(len(recs))
+	return nil
 }

@@ -242,3 +242,47 @@ func FuzzMetaFile(f *testing.F) {
 func uint32FromBE(b []byte) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
+
+// Copies into a folder nobody has open are appended to its cache file
+// without reading it; behind a torn tail they are only missing.
+func TestMetaCacheAppendWithoutOpen(t *testing.T) {
+	s, root := testStore(t, Options{})
+	a := mustAccount(t, s, "alice@example.org")
+	for i := 0; i < 3; i++ {
+		mustDeliver(t, s, "Subject: m\r\n\r\nbody\r\n", "alice@example.org")
+	}
+	f := mustOpen(t, a, "INBOX", false)
+	mustMessages(t, f)
+	for uid := uint32(1); uid <= 3; uid++ {
+		metaOf(t, f).SetMeta(uid, []byte{'m', byte('0' + uid)})
+	}
+	_, _, d1, err := f.Copy([]uint32{1}, "Trash") // makes Trash's file
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, d2, err := f.Copy([]uint32{2}, "Trash") // appends to it unread
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(userDir(root, "alice@example.org"), ".Trash", metaFileName)
+	fh, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	fh.Write([]byte("R\x00\x00")) // a torn record
+	fh.Close()
+	_, _, d3, err := f.Copy([]uint32{3}, "Trash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	trash := mustOpen(t, a, "Trash", true)
+	mustMessages(t, trash)
+	wantMeta(t, trash, d1[0], "m1")
+	wantMeta(t, trash, d2[0], "m2")
+	wantMeta(t, trash, d3[0], "") // behind the torn record
+	if err := metaOf(t, f).SetMeta(3, []byte("m3")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, d4, err := f.Copy([]uint32{3}, "Trash"); err != nil {
+		t.Fatal(err)
+	} else {
+		wantMeta(t, trash, d4[0], "m3") // open now: the torn tail was cut
+	}
+}
