@@ -357,7 +357,7 @@ func (f *folderState) vanishLocked() {
 	f.msgs, f.byKey, f.snap = nil, map[string]*message{}, nil
 	f.unseen, f.deleted, f.size = 0, 0, 0
 	f.gone = true
-	f.metaCloseLocked()
+	f.metaForgetAllLocked()
 	f.notifyAllLocked(nil)
 	if f.u.folders[f.name.canon] == f {
 		delete(f.u.folders, f.name.canon)

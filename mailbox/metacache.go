@@ -76,6 +76,7 @@ type metaStore struct {
 	end     int64 // length of the valid part of the file
 	records int   // records in the valid part, dead or alive
 	failed  bool  // the file could not be used: give up until reopened
+	loads   int   // times the whole file was read (tests)
 }
 
 func (f *folderState) metaPath() string { return filepath.Join(f.dir, metaFileName) }
@@ -94,6 +95,18 @@ func (ms *metaStore) openLocked(f *folderState) error {
 		ms.failed = true
 		return ioErr("open cache", err)
 	}
+	if ms.refs != nil {
+		// Closed when the folder's last handle closed; the places of its
+		// records are still known, and nobody else writes the file (the
+		// store holds the mail root's lock), so it is not read again
+		// unless it shrank.
+		if st, err := fh.Stat(); err == nil && st.Size() >= ms.end {
+			ms.file = fh
+			return nil
+		}
+		ms.refs = nil
+	}
+	ms.loads++
 	refs, end, records, ok := readMetaFile(fh, f.uidValidity)
 	if !ok {
 		// Another UIDVALIDITY, or no header: start afresh.
@@ -246,7 +259,7 @@ func (f *folderState) metaForgetLocked(uids []uint32) {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	if ms.refs == nil {
-		return
+		return // read afresh at the next open, which drops gone UIDs
 	}
 	for _, uid := range uids {
 		delete(ms.refs, uid)
@@ -314,9 +327,21 @@ func (f *folderState) metaCompactLocked() error {
 	return nil
 }
 
-// metaCloseLocked closes the file (last handle gone, folder gone). Caller
-// holds the user's write lock.
+// metaCloseLocked closes the file when the folder's last handle closes;
+// the places of its records are kept for the next open. Caller holds the
+// user's write lock.
 func (f *folderState) metaCloseLocked() {
+	f.meta.mu.Lock()
+	if f.meta.file != nil {
+		f.meta.file.Close()
+		f.meta.file = nil
+	}
+	f.meta.failed = false
+	f.meta.mu.Unlock()
+}
+
+// metaForgetAllLocked closes the file and forgets it (folder gone).
+func (f *folderState) metaForgetAllLocked() {
 	f.meta.mu.Lock()
 	f.meta.closeLocked()
 	f.meta.mu.Unlock()
@@ -388,6 +413,11 @@ func (f *folderState) metaAppendLocked(recs []byte) error {
 	defer ms.mu.Unlock()
 	if ms.file == nil {
 		fh, err := os.OpenFile(f.metaPath(), os.O_RDWR|os.O_APPEND, 0)
+		if err == nil && ms.refs != nil {
+			// Its places are known: open it the cheap way and note them.
+			fh.Close()
+			err = os.ErrExist
+		}
 		if err == nil {
 			var hdr [64]byte
 			n, _ := fh.ReadAt(hdr[:], 0)
@@ -404,8 +434,9 @@ func (f *folderState) metaAppendLocked(recs []byte) error {
 			return err
 		}
 		defer func() {
-			if len(f.handles) == 0 {
-				ms.closeLocked()
+			if len(f.handles) == 0 && ms.file != nil {
+				ms.file.Close()
+				ms.file = nil
 			}
 		}()
 	}

@@ -58,6 +58,16 @@ func TestMetaCache(t *testing.T) {
 	}
 	wantMeta(t, f, 2, "m2 again")
 	wantMeta(t, f, 9, "")
+	// The last handle closing closes the file but keeps its places: the
+	// next session does not read it again.
+	f.Close()
+	f = mustOpen(t, a, "INBOX", false)
+	mustMessages(t, f)
+	mf = metaOf(t, f)
+	wantMeta(t, f, 2, "m2 again")
+	if n := f.(*handle).f.meta.loads; n != 1 {
+		t.Fatalf("cache file read %d times", n)
+	}
 
 	// Copy and move take the records along to the new UIDs.
 	_, _, dst, err := f.Copy([]uint32{1}, "Archive")
@@ -260,10 +270,18 @@ func TestMetaCacheAppendWithoutOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, d2, err := f.Copy([]uint32{2}, "Trash") // appends to it unread
+	_, _, d2, err := f.Copy([]uint32{2}, "Trash") // its places known: no read
 	if err != nil {
 		t.Fatal(err)
 	}
+	// After a restart Trash's records are unknown: a copy into it is
+	// appended blindly.
+	f.Close()
+	s.Close()
+	s = openAt(t, root, Options{})
+	a = mustAccount(t, s, "alice@example.org")
+	f = mustOpen(t, a, "INBOX", false)
+	mustMessages(t, f)
 	path := filepath.Join(userDir(root, "alice@example.org"), ".Trash", metaFileName)
 	fh, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	fh.Write([]byte("R\x00\x00")) // a torn record
