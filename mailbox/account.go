@@ -124,7 +124,7 @@ func (a *account) Delete(name string) error {
 		return fmt.Errorf("%w: %s", ErrNoMailbox, n.canon)
 	}
 	trash := filepath.Join(u.tmpDir(), "deleted-"+u.store.newUnique())
-	if err := u.store.fs.rename(u.folderDir(n), trash); err != nil {
+	if err := u.store.fs.Rename(u.folderDir(n), trash); err != nil {
 		return ioErr("delete folder", err)
 	}
 	if err := u.store.fs.syncDir(u.root); err != nil {
@@ -214,7 +214,7 @@ func (a *account) Rename(oldName, newName string) error {
 		return err
 	}
 	for i, mv := range moves {
-		if err := u.store.fs.rename(u.folderDir(mv.from), u.folderDir(mv.to)); err != nil {
+		if err := u.store.fs.Rename(u.folderDir(mv.from), u.folderDir(mv.to)); err != nil {
 			for _, back := range moves[:i] {
 				os.Rename(u.folderDir(back.to), u.folderDir(back.from))
 			}
@@ -393,7 +393,7 @@ func (a *account) Append(name string, r io.Reader, flags []string, date time.Tim
 	msg.setName(messageName(unique, disk, size, inCur, fl.sys, ""))
 	msg.flags.keywords = fl.keywords
 	dst := f.path(msg)
-	if err := u.store.fs.rename(tmp, dst); err != nil {
+	if err := u.store.fs.Rename(tmp, dst); err != nil {
 		return 0, 0, ioErr("append", err)
 	}
 	if err := u.store.fs.syncDir(filepath.Dir(dst)); err != nil {

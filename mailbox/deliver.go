@@ -50,7 +50,7 @@ func (m *Maildir) writeTemp(tmpDir string, r io.Reader, date time.Time) (path, u
 			return "", "", 0, 0, ioErr("set message date", err)
 		}
 	}
-	if err = m.fs.sync(fh); err != nil {
+	if err = m.fs.Sync(fh); err != nil {
 		return "", "", 0, 0, ioErr("fsync message", err)
 	}
 	if err = fh.Close(); err != nil {
@@ -73,9 +73,9 @@ func messageName(unique string, disk, size int64, inCur bool, sys uint8, extra s
 func (m *Maildir) place(src, dst, tmpDir string, move bool) error {
 	var err error
 	if move {
-		err = m.fs.rename(src, dst)
+		err = m.fs.Rename(src, dst)
 	} else {
-		err = m.fs.link(src, dst)
+		err = m.fs.Link(src, dst)
 	}
 	if !errors.Is(err, syscall.EXDEV) {
 		return ioErr("place message", err)

@@ -242,7 +242,7 @@ func (h *handle) SetFlags(uids []uint32, op StoreOp, flags []string) ([]MessageI
 		if nf.sys != m.flags.sys {
 			c.inCur = true
 			c.name = c.key + ":" + buildInfo(nf.sys, c.extra)
-			if err := h.store.fs.rename(f.path(m), f.path(c)); err != nil {
+			if err := h.store.fs.Rename(f.path(m), f.path(c)); err != nil {
 				if isNotExist(err) {
 					continue // renamed or removed by another program: next scan
 				}

@@ -9,13 +9,15 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/mailsuite/mailsuite/internal/safeio"
 )
 
 var errInjected = errors.New("injected failure")
 
 // failSync makes fsync fail for files whose path satisfies match.
 func failSync(s *Maildir, match func(path string) bool, err error) {
-	s.fs.sync = func(f *os.File) error {
+	s.fs.Sync = func(f *os.File) error {
 		if match(f.Name()) {
 			return err
 		}
@@ -47,17 +49,17 @@ func TestDeliverSeamFailures(t *testing.T) {
 			failSync(s, func(p string) bool { return filepath.Base(p) == "new" }, errInjected)
 		}, errInjected},
 		{"rename", []string{"alice@example.org"}, func(s *Maildir) {
-			s.fs.rename = func(o, n string) error { return errInjected }
+			s.fs.Rename = func(o, n string) error { return errInjected }
 		}, errInjected},
 		{"fsync index", []string{"alice@example.org"}, func(s *Maildir) {
 			failSync(s, func(p string) bool { return filepath.Base(p) == indexFileName }, errInjected)
 		}, errInjected},
 		{"link to second user", []string{"alice@example.org", "bob@example.org"}, func(s *Maildir) {
-			s.fs.link = func(o, n string) error { return errInjected }
+			s.fs.Link = func(o, n string) error { return errInjected }
 		}, errInjected},
 		{"second user after first committed", []string{"alice@example.org", "bob@example.org"}, func(s *Maildir) {
 			// alice is linked and committed, bob (last) takes the file by rename.
-			s.fs.rename = func(o, n string) error {
+			s.fs.Rename = func(o, n string) error {
 				if strings.Contains(n, "bob") {
 					return errInjected
 				}
@@ -137,7 +139,7 @@ func TestAppendSeamFailures(t *testing.T) {
 			case "index":
 				failSync(s, func(p string) bool { return filepath.Base(p) == indexFileName }, errInjected)
 			case "rename":
-				s.fs.rename = func(o, n string) error { return errInjected }
+				s.fs.Rename = func(o, n string) error { return errInjected }
 			}
 			_, _, err := a.Append("Drafts", strings.NewReader("Subject: d\r\n\r\n"), []string{FlagDraft}, timeZero)
 			if err == nil {
@@ -166,9 +168,9 @@ func TestWriteFileAtomicFailure(t *testing.T) {
 	path := filepath.Join(dir, "file")
 	os.WriteFile(path, []byte("old\n"), 0o600)
 	for i, fs := range []fsOps{
-		{sync: func(*os.File) error { return syscall.ENOSPC }, rename: os.Rename, link: os.Link},
-		{sync: (*os.File).Sync, rename: func(o, n string) error { return errInjected }, link: os.Link},
-		{sync: (*os.File).Sync, rename: os.Rename, link: os.Link},
+		{safeio.FS{Sync: func(*os.File) error { return syscall.ENOSPC }, Rename: os.Rename, Link: os.Link}},
+		{safeio.FS{Sync: (*os.File).Sync, Rename: func(o, n string) error { return errInjected }, Link: os.Link}},
+		{safeio.FS{Sync: (*os.File).Sync, Rename: os.Rename, Link: os.Link}},
 	} {
 		err := fs.writeFileAtomic(path, tmp, "t", func(w io.Writer) error {
 			if i == 2 {
@@ -198,7 +200,7 @@ func TestCompactionFailureKeepsIndex(t *testing.T) {
 	a := mustAccount(t, s, "alice@example.org")
 	f := mustOpen(t, a, "INBOX", false)
 	mustDeliver(t, s, "m1\r\n", "alice@example.org")
-	s.fs.rename = func(o, n string) error {
+	s.fs.Rename = func(o, n string) error {
 		if filepath.Base(n) == indexFileName {
 			return errInjected
 		}

@@ -171,7 +171,7 @@ func (u *userState) createDirLocked(n folderName) error {
 		cleanup()
 		return err
 	}
-	if err := fs.rename(stage, filepath.Join(u.root, n.dir)); err != nil {
+	if err := fs.Rename(stage, filepath.Join(u.root, n.dir)); err != nil {
 		cleanup()
 		if os.IsExist(err) || isDirNotEmpty(err) {
 			return fmt.Errorf("%w: %s", ErrExists, n.canon)

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/mailsuite/mailsuite/internal/safeio"
 )
 
 // fileSig identifies one version of the users file cheaply, from a stat.
@@ -74,42 +76,23 @@ func lockExclusive(lockPath string) (unlock func(), err error) {
 }
 
 // writeAtomic replaces path with data so that a reader, or a crash, sees
-// either the old content or the new, never a part: write a temporary file
-// in the same directory (mode 0600), fsync it, rename it over path, fsync
-// the directory. prev is the signature of the file being replaced; the new
-// file's mtime is pushed past it if the clock has not moved on (see
-// fileSig).
-func writeAtomic(path string, data []byte, prev fileSig) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+// either the old content or the new, never a part (internal/safeio: a
+// temporary file in the same directory, mode 0600, fsynced, renamed over
+// path, the directory fsynced). prev is the signature of the file being
+// replaced; the new file's mtime is pushed past it, before the rename, if
+// the clock has not moved on (see fileSig).
+func writeAtomic(path string, data []byte, prev fileSig) error {
+	fsys := safeio.OS()
+	tmp, err := fsys.CreateTemp(filepath.Dir(path), "", 0o600, func(f *os.File) error {
+		if _, err := f.Write(data); err != nil {
+			return err
+		}
+		return bumpMtime(f, prev)
+	})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return err
-	}
-	if err = bumpMtime(tmp, prev); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return fsys.Commit(tmp, path)
 }
 
 // bumpMtime makes f's mtime later than prev's when it is not already.
@@ -132,13 +115,4 @@ func bumpMtime(f *os.File, prev fileSig) error {
 		}
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

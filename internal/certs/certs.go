@@ -22,6 +22,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"time"
+
+	"github.com/mailsuite/mailsuite/internal/safeio"
 )
 
 // Source says where the certificate comes from.
@@ -151,24 +153,9 @@ func stillValid(certFile, keyFile string, now time.Time) bool {
 	return now.Add(24 * time.Hour).Before(c.Leaf.NotAfter)
 }
 
+// writeFile replaces path durably (internal/safeio), created with mode.
 func writeFile(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return fmt.Errorf("tls: writing %s: %w", path, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := safeio.OS().WriteFile(path, data, mode); err != nil {
 		return fmt.Errorf("tls: writing %s: %w", path, err)
 	}
 	return nil

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mailsuite/mailsuite/internal/safeio"
 )
 
 // fsLog records the durable-write calls of a queue, with a switch to make
@@ -38,22 +40,22 @@ func (l *fsLog) ops() fsOps {
 		l.calls[kind]++
 		return l.failOn[kind] == l.calls[kind]
 	}
-	return fsOps{
-		sync: func(f *os.File) error {
+	return fsOps{safeio.FS{
+		Sync: func(f *os.File) error {
 			if fail("sync") {
 				return &os.PathError{Op: "fsync", Path: f.Name(), Err: syscall.EIO}
 			}
 			l.add("sync " + filepath.Base(f.Name()))
-			return real.sync(f)
+			return real.Sync(f)
 		},
-		rename: func(a, b string) error {
+		Rename: func(a, b string) error {
 			if fail("rename") {
 				return &os.LinkError{Op: "rename", Old: a, New: b, Err: syscall.ENOSPC}
 			}
 			l.add("rename " + filepath.Base(b))
-			return real.rename(a, b)
+			return real.Rename(a, b)
 		},
-	}
+	}}
 }
 
 func (l *fsLog) list() []string {

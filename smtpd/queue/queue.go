@@ -328,7 +328,7 @@ func (q *Queue) spool(path string, r io.Reader, signDomain string, durable bool)
 		return 0, nil, false, err
 	}
 	if durable {
-		if err = q.fs.sync(f); err != nil {
+		if err = q.fs.Sync(f); err != nil {
 			return 0, nil, false, ioErr("fsync message", err)
 		}
 	}
@@ -355,11 +355,11 @@ func (q *Queue) commit(e *entry, tmpMsg string) error {
 	}
 	msgPath := filepath.Join(q.mailDir, e.id+".msg")
 	envPath := filepath.Join(q.mailDir, e.id+".env")
-	if err := q.fs.rename(tmpMsg, msgPath); err != nil {
+	if err := q.fs.Rename(tmpMsg, msgPath); err != nil {
 		os.Remove(tmpEnv)
 		return ioErr("rename message", err)
 	}
-	if err := q.fs.rename(tmpEnv, envPath); err != nil {
+	if err := q.fs.Rename(tmpEnv, envPath); err != nil {
 		os.Remove(tmpEnv)
 		os.Remove(msgPath)
 		return ioErr("rename envelope", err)
