@@ -21,6 +21,7 @@ import (
 const (
 	// RFC 9051 §5.4: an autologout timer must be at least 30 minutes.
 	DefaultIdleTimeout   = 30 * time.Minute
+	DefaultLoginTimeout  = time.Minute
 	DefaultAppendLimit   = 32 << 20
 	DefaultMaxConnsPerIP = 50
 	DefaultMetaCacheSize = 4096
@@ -60,6 +61,10 @@ type Options struct {
 	// also drops a connection silent for 35 minutes between commands, so a
 	// longer value has no effect there.
 	IdleTimeout time.Duration
+	// LoginTimeout closes a connection that has not logged in this long
+	// after connecting (default 1 min), so that a client dripping bytes
+	// that never finish a command cannot hold a connection before login.
+	LoginTimeout time.Duration
 	// IdlePoll is how often IDLE looks for changes made outside the server
 	// (another program writing the Maildir); the store's notifications
 	// cover everything that goes through it. Default 1 min.
@@ -126,6 +131,9 @@ func New(opts Options) *Server {
 	}
 	if opts.IdlePoll <= 0 {
 		opts.IdlePoll = DefaultIdlePoll
+	}
+	if opts.LoginTimeout <= 0 {
+		opts.LoginTimeout = DefaultLoginTimeout
 	}
 	if opts.AppendLimit <= 0 {
 		opts.AppendLimit = DefaultAppendLimit

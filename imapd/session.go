@@ -42,6 +42,8 @@ type session struct {
 	seenActivity uint64
 	idleDone     chan struct{}
 	timer        *time.Timer // autologout, armed after login between commands
+	loginTimer   *time.Timer // closes the connection if no login in time
+	loggedIn     bool
 }
 
 func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
@@ -60,6 +62,15 @@ func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapser
 		s.release(ss.ip)
 		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeBye, Text: "Server shutting down"}
 	}
+	ss.loginTimer = time.AfterFunc(s.opts.LoginTimeout, func() {
+		ss.mu.Lock()
+		done := ss.closed || ss.loggedIn
+		ss.mu.Unlock()
+		if !done {
+			ss.log.Info("no login in time; closing", "login_timeout", s.opts.LoginTimeout.String())
+			nc.Close()
+		}
+	})
 	ss.log.Debug("connected")
 	return ss, nil, nil
 }
@@ -91,6 +102,8 @@ func (ss *session) end() {
 func (ss *session) armAutologout() {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	ss.loggedIn = true
+	ss.loginTimer.Stop()
 	if ss.timer == nil {
 		ss.timer = time.AfterFunc(ss.srv.opts.IdleTimeout, ss.autologout)
 		if ss.busy {
@@ -140,6 +153,7 @@ func (ss *session) Close() error {
 	if ss.timer != nil {
 		ss.timer.Stop()
 	}
+	ss.loginTimer.Stop()
 	idle := ss.idleDone
 	ss.mu.Unlock()
 	if idle != nil {
