@@ -157,8 +157,7 @@ func Request(ctx context.Context, dir, verb, target string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.Rename(tmp, filepath.Join(ctl, name+reqSuffix)); err != nil {
-		os.Remove(tmp)
+	if err := fsys.Commit(tmp, filepath.Join(ctl, name+reqSuffix)); err != nil {
 		return "", err
 	}
 	ans := filepath.Join(ctl, name+ansSuffix)

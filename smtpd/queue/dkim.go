@@ -385,8 +385,7 @@ func Keygen(dir, domain string, now time.Time) ([]KeyRecord, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := os.Rename(tmp, filepath.Join(ddir, k.sel+".pem")); err != nil {
-			os.Remove(tmp)
+		if err := fsys.Commit(tmp, filepath.Join(ddir, k.sel+".pem")); err != nil {
 			return nil, err
 		}
 		var pub []byte
