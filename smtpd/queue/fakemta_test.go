@@ -138,8 +138,6 @@ func (f *fakeMTA) session(c net.Conn, n int) {
 	}
 }
 
-func (f *fakeMTA) port() int { return f.ln.Addr().(*net.TCPAddr).Port }
-
 func (f *fakeMTA) transactions() []fakeTx {
 	f.mu.Lock()
 	defer f.mu.Unlock()

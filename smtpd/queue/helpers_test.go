@@ -118,9 +118,8 @@ type remote struct {
 }
 
 type remoteOpts struct {
-	tls     *tls.Config // STARTTLS offered when set
-	addr    string      // "" for a new port
-	noStart bool
+	tls  *tls.Config // STARTTLS offered when set
+	addr string      // "" for a new port
 }
 
 func newRemote(t testing.TB, o remoteOpts) *remote {

@@ -108,14 +108,6 @@ func (r *Record) encode() ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// clone returns a deep copy of r.
-func (r *Record) clone() *Record {
-	c := *r
-	c.DKIM = append([]string(nil), r.DKIM...)
-	c.Rcpts = append([]Rcpt(nil), r.Rcpts...)
-	return &c
-}
-
 // parseRecord reads an envelope file and checks everything the delivery
 // relies on: addresses that cannot inject anything into an SMTP command,
 // known statuses, DKIM fields that are header fields and nothing else. A
