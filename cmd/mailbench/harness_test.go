@@ -14,45 +14,23 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailsuite/mailsuite/internal/testbin"
 )
 
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-)
+// mailsuiteBin is cmd/mailsuite, built once for the whole test run.
+var mailsuiteBin = testbin.New("../mailsuite", "mailsuite")
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if builtBin != "" {
-		os.RemoveAll(filepath.Dir(builtBin))
-	}
+	mailsuiteBin.Remove()
 	os.Exit(code)
 }
 
 // mailsuiteBinary builds cmd/mailsuite once per test run.
-func mailsuiteBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "mailbench-test-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBin = filepath.Join(dir, "mailsuite")
-		out, err := exec.Command("go", "build", "-o", builtBin, "../mailsuite").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ../mailsuite: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return builtBin
-}
+func mailsuiteBinary(t *testing.T) string { return mailsuiteBin.Path(t) }
 
 func freePort(t *testing.T) int {
 	t.Helper()

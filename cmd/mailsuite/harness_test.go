@@ -19,34 +19,21 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mailsuite/mailsuite/internal/testbin"
 )
 
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-)
+// mailsuiteBin is cmd/mailsuite, built once for the whole test run.
+var mailsuiteBin = testbin.New(".", "mailsuite")
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	mailsuiteBin.Remove()
+	os.Exit(code)
+}
 
 // binary builds cmd/mailsuite once per test run and returns its path.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "mailsuite-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBin = filepath.Join(dir, "mailsuite")
-		out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return builtBin
-}
+func binary(t *testing.T) string { return mailsuiteBin.Path(t) }
 
 // freePort returns a loopback address with a port that was free a moment ago.
 func freePort(t *testing.T) string {

@@ -1,0 +1,55 @@
+// Package testbin builds a command of this module once per test process,
+// for end-to-end tests that run the real binary as a child process (the
+// way net/http/httptest serves tests). It is for tests only.
+package testbin
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// Binary is one command, built on first use.
+type Binary struct {
+	pkg  string // the package to build, as `go build` takes it
+	name string
+
+	once sync.Once
+	path string
+	err  error
+}
+
+// New returns a Binary for the package pkg (relative to the test's
+// directory, like "." or "../mailsuite"), named name on disk.
+func New(pkg, name string) *Binary { return &Binary{pkg: pkg, name: name} }
+
+// Path builds the binary the first time and returns its path; a failed
+// build fails every test that asks.
+func (b *Binary) Path(t testing.TB) string {
+	t.Helper()
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "mailsuite-test-bin-")
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path = filepath.Join(dir, b.name)
+		if out, err := exec.Command("go", "build", "-o", b.path, b.pkg).CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+// Remove deletes what Path built; call it from TestMain after m.Run.
+func (b *Binary) Remove() {
+	if b.path != "" {
+		os.RemoveAll(filepath.Dir(b.path))
+	}
+}
