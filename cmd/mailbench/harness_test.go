@@ -32,15 +32,7 @@ func TestMain(m *testing.M) {
 // mailsuiteBinary builds cmd/mailsuite once per test run.
 func mailsuiteBinary(t *testing.T) string { return mailsuiteBin.Path(t) }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return testbin.FreePort(t) }
 
 // server is one running `mailsuite serve`.
 type server struct {

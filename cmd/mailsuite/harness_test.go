@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,13 +38,7 @@ func binary(t *testing.T) string { return mailsuiteBin.Path(t) }
 
 // freePort returns a loopback address with a port that was free a moment ago.
 func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return "127.0.0.1:" + strconv.Itoa(testbin.FreePort(t))
 }
 
 // syncBuffer collects a child's stderr for assertions while it runs.

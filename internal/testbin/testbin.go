@@ -5,6 +5,7 @@ package testbin
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,4 +53,33 @@ func (b *Binary) Remove() {
 	if b.path != "" {
 		os.RemoveAll(filepath.Dir(b.path))
 	}
+}
+
+var (
+	portsMu sync.Mutex
+	given   = map[int]bool{}
+)
+
+// FreePort returns a loopback TCP port that was free a moment ago and that
+// no earlier call in this process returned. The kernel may hand out a port
+// again as soon as the probe closes it, so two listeners of one test
+// instance could otherwise be given the same port.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for try := 0; try < 100; try++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !given[port] {
+			given[port] = true
+			return port
+		}
+	}
+	t.Fatal("testbin: no new free loopback port after 100 tries")
+	return 0
 }
