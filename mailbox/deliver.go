@@ -169,24 +169,14 @@ func (m *Maildir) deliverOne(u *userState, tmp, name string, disk, size int64, d
 	if err := f.syncLocked(); err != nil {
 		return 0, err
 	}
-	newDir := filepath.Join(f.dir, "new")
-	dst := filepath.Join(newDir, name)
+	dst := filepath.Join(f.dir, "new", name)
 	if err := m.place(tmp, dst, filepath.Join(f.dir, "tmp"), last); err != nil {
 		return 0, err
 	}
-	if err := m.fs.syncDir(newDir); err != nil {
-		os.Remove(dst)
-		return 0, err
-	}
+	f.touchedLocked() // our own rename: no rescan for it
 	msg := &message{disk: disk, size: size, date: date}
 	msg.setName(name)
-	uid, err := f.commitNewLocked([]*message{msg})
-	if err != nil {
-		os.Remove(dst)
-		m.fs.syncDir(newDir)
-		return 0, err
-	}
-	return uid[0], nil
+	return f.commitNewGroupLocked(msg, dst)
 }
 
 // commitNewLocked gives new messages (whose files are already in place and

@@ -94,6 +94,7 @@ type folderState struct {
 	changeLog
 	handles map[*handle]struct{}
 	meta    metaStore // the cache file (metacache.go)
+	group   groupCommit // deliveries between rename and commit (groupcommit.go)
 	gone    bool      // deleted or renamed away underneath
 }
 
@@ -307,6 +308,9 @@ func (f *folderState) dirMtimes() (newNs, curNs int64, err error) {
 // sureLocked reports whether the recorded mtimes are old enough, compared
 // with when the last scan began, that no change can hide behind them.
 func (f *folderState) sureLocked() bool {
+	if len(f.group.pending) > 0 {
+		return false // a file in new/ is not in the index yet
+	}
 	latest := time.Unix(0, max(f.newSeen, f.curSeen))
 	return f.newSeen != 0 && f.curSeen != 0 && !latest.Add(f.u.store.window).After(f.scannedAt)
 }

@@ -31,6 +31,9 @@ func (f *folderState) rescanLocked(now time.Time, newNs, curNs int64) error {
 				continue
 			}
 			key, _ := splitName(name)
+			if f.group.pending[key] {
+				continue // being delivered: its batch commits it
+			}
 			if sub == "new" {
 				if _, dup := files[key]; dup {
 					continue
@@ -110,7 +113,7 @@ func (f *folderState) rescanLocked(now time.Time, newNs, curNs int64) error {
 		m.cache()
 		buf = appendRecord(buf, m)
 	}
-	scanSure := !time.Unix(0, max(newNs, curNs)).Add(f.u.store.window).After(now)
+	scanSure := len(f.group.pending) == 0 && !time.Unix(0, max(newNs, curNs)).Add(f.u.store.window).After(now)
 	// Record the mtimes in the index once they can be trusted, so that a
 	// restart need not scan again.
 	saveMtimes := scanSure && (newNs != f.savedNew || curNs != f.savedCur)
