@@ -93,9 +93,9 @@ type folderState struct {
 
 	changeLog
 	handles map[*handle]struct{}
-	meta    metaStore // the cache file (metacache.go)
+	meta    metaStore   // the cache file (metacache.go)
 	group   groupCommit // deliveries between rename and commit (groupcommit.go)
-	gone    bool      // deleted or renamed away underneath
+	gone    bool        // deleted or renamed away underneath
 }
 
 func (f *folderState) indexPath() string { return filepath.Join(f.dir, indexFileName) }
