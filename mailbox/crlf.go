@@ -134,15 +134,29 @@ func crlfSize(r io.Reader) (disk, crlf int64, err error) {
 }
 
 // crlfReader gives LF content with CRLF line ends.
+//
+// It reads r in chunks as large as its buffer, whatever the size of the
+// caller's p, and keeps what does not fit for the next call. (It used to
+// read len(p)/2 octets so that the output would fit, which under Open's
+// LimitReader halved the read with each call: a dozen reads of the file
+// for a 4 KiB message.)
 type crlfReader struct {
-	r      io.Reader
-	buf    []byte
-	prevCR bool // last byte read from r was CR
-	lf     bool // an LF is owed after a CR already returned
+	r          io.Reader
+	buf        []byte
+	start, end int   // buf[start:end]: read from r, not yet returned
+	err        error // r's error, returned once buf is drained
+	prevCR     bool  // last byte taken from buf was CR
+	lf         bool  // an LF is owed after a CR already returned
 }
 
-func newCRLFReader(r io.Reader) *crlfReader {
-	return &crlfReader{r: r, buf: make([]byte, 16<<10)}
+// crlfMaxBuffer bounds the buffer of a crlfReader.
+const crlfMaxBuffer = 16 << 10
+
+// newCRLFReader reads r, which holds about size octets, through a buffer
+// of that size up to crlfMaxBuffer: a small message is read in one go
+// into a buffer no larger than itself.
+func newCRLFReader(r io.Reader, size int64) *crlfReader {
+	return &crlfReader{r: r, buf: make([]byte, min(max(size, 1), crlfMaxBuffer))}
 }
 
 func (c *crlfReader) Read(p []byte) (int, error) {
@@ -154,34 +168,45 @@ func (c *crlfReader) Read(p []byte) (int, error) {
 		p[0] = '\n'
 		c.lf = false
 		n = 1
-		if len(p) == 1 {
-			return 1, nil
+	}
+	if c.start == c.end && c.err == nil && n < len(p) {
+		m, err := c.r.Read(c.buf)
+		c.start, c.end, c.err = 0, m, err
+	}
+	for n < len(p) && c.start < c.end {
+		b := c.buf[c.start:c.end]
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			i = len(b)
 		}
-	}
-	room := (len(p) - n) / 2
-	if room == 0 {
-		room = 1
-	}
-	if room > len(c.buf) {
-		room = len(c.buf)
-	}
-	m, err := c.r.Read(c.buf[:room])
-	for _, b := range c.buf[:m] {
-		if b == '\n' && !c.prevCR {
+		k := copy(p[n:], b[:i])
+		n += k
+		c.start += k
+		if k > 0 {
+			c.prevCR = b[k-1] == '\r'
+		}
+		if k < i || n == len(p) || i == len(b) {
+			continue // p is full, or buf is drained
+		}
+		// b[i] is an LF: one not preceded by CR stands for CRLF.
+		c.start++
+		if !c.prevCR {
 			p[n] = '\r'
 			n++
 			if n == len(p) {
-				c.lf = true
-				c.prevCR = false
-				continue
+				c.lf, c.prevCR = true, false
+				break
 			}
 		}
-		p[n] = b
+		p[n] = '\n'
 		n++
-		c.prevCR = b == '\r'
+		c.prevCR = false
 	}
-	if n > 0 && errors.Is(err, io.EOF) {
+	if c.start < c.end || c.err == nil {
+		return n, nil
+	}
+	if n > 0 && errors.Is(c.err, io.EOF) {
 		return n, nil // report EOF on the next call
 	}
-	return n, err
+	return n, c.err
 }

@@ -145,7 +145,7 @@ func (h *handle) Open(uid uint32) (io.ReadCloser, int64, error) {
 		}
 		h.store.log.Warn("message file changed size", "user", h.u.name, "folder", h.f.name.canon, "uid", uid)
 	}
-	return &messageReader{r: io.LimitReader(newCRLFReader(fh), size), f: fh}, size, nil
+	return &messageReader{r: io.LimitReader(newCRLFReader(fh, st.Size()), size), f: fh}, size, nil
 }
 
 type messageReader struct {

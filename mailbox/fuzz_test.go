@@ -161,7 +161,7 @@ func FuzzCRLF(f *testing.F) {
 		}
 		d2, c2, _ := crlfSize(bytes.NewReader(disk.Bytes()))
 		var out bytes.Buffer
-		out.ReadFrom(newCRLFReader(bytes.NewReader(disk.Bytes())))
+		out.ReadFrom(newCRLFReader(bytes.NewReader(disk.Bytes()), int64(disk.Len())))
 		if d2 != n || c2 != crlf || int64(out.Len()) != crlf {
 			t.Fatalf("sizes: write %d/%d, measure %d/%d, read %d", n, crlf, d2, c2, out.Len())
 		}
