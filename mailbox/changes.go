@@ -104,12 +104,22 @@ func (f *folderState) trimLocked(n int) {
 func (f *folderState) notifyAllLocked(origin *handle) {
 	for h := range f.handles {
 		if h != origin {
+			if h.wake != nil {
+				h.wake()
+			}
 			select {
 			case h.notify <- struct{}{}:
 			default:
 			}
 		}
 	}
+}
+
+// SetNotifyFunc has fn called where Notify's channel is signaled (Folder).
+func (h *handle) SetNotifyFunc(fn func()) {
+	h.u.mu.Lock()
+	defer h.u.mu.Unlock()
+	h.wake = fn
 }
 
 // changesLocked folds what h has not seen and moves its cursor to the end.

@@ -212,3 +212,38 @@ func TestSecondOpenRefused(t *testing.T) {
 		t.Fatal("second Open of the same mail root succeeded")
 	}
 }
+
+// SetNotifyFunc's function is called where Notify's channel is signaled:
+// for other handles' changes and deliveries, not for the handle's own
+// changes, and no more once it is cleared.
+func TestNotifyFunc(t *testing.T) {
+	s, _ := testStore(t, Options{})
+	a := mustAccount(t, s, "alice@example.org")
+	mustDeliver(t, s, "Subject: 1\r\n\r\n", "alice@example.org")
+	h1 := mustOpen(t, a, "INBOX", false)
+	h2 := mustOpen(t, a, "INBOX", false)
+	mustMessages(t, h1)
+	mustMessages(t, h2)
+	calls := 0
+	h1.SetNotifyFunc(func() { calls++ }) // called with the store's lock held
+	mustDeliver(t, s, "Subject: 2\r\n\r\n", "alice@example.org")
+	if calls != 1 {
+		t.Fatalf("%d calls after a delivery, want 1", calls)
+	}
+	h2.SetFlags([]uint32{1}, FlagsAdd, []string{FlagSeen})
+	if calls != 2 {
+		t.Fatalf("%d calls after another handle's STORE, want 2", calls)
+	}
+	h1.SetFlags([]uint32{1}, FlagsAdd, []string{FlagFlagged})
+	if calls != 2 {
+		t.Fatalf("%d calls after the handle's own STORE, want 2", calls)
+	}
+	if !notified(h1) {
+		t.Fatal("the channel is no longer signaled beside the function")
+	}
+	h1.SetNotifyFunc(nil)
+	mustDeliver(t, s, "Subject: 3\r\n\r\n", "alice@example.org")
+	if calls != 2 {
+		t.Fatalf("%d calls after SetNotifyFunc(nil), want 2", calls)
+	}
+}

@@ -17,6 +17,7 @@ type handle struct {
 	notify   chan struct{}
 
 	// Guarded by u.mu.
+	wake   func() // SetNotifyFunc
 	cursor uint64
 	pend   *pending
 	closed bool

@@ -173,8 +173,14 @@ type Folder interface {
 	// Changes reports what happened since the last Messages or Changes call.
 	Changes() (Changes, error)
 	// Notify receives a value (without blocking the sender) whenever
-	// Changes would have something new. Used by IMAP IDLE.
+	// Changes would have something new.
 	Notify() <-chan struct{}
+	// SetNotifyFunc has fn called whenever Notify's channel is signaled,
+	// so that a caller need not keep a goroutine waiting on it (IMAP
+	// IDLE). fn is called by whoever made the change, with the store's
+	// lock held: it must return at once and must not call the store.
+	// nil stops the calls.
+	SetNotifyFunc(fn func())
 
 	// Open returns the message content with CRLF line ends and its size in
 	// those octets. ErrNoMessage if it was expunged.
