@@ -50,11 +50,13 @@ func BenchmarkCopyDotStuffed(b *testing.B) {
 	msg := bigMessage(1 << 20)
 	w := bufio.NewWriterSize(io.Discard, 32<<10)
 	r := strings.NewReader(msg)
+	br := bufio.NewReaderSize(r, copyBufferSize)
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	for b.Loop() {
 		r.Reset(msg)
-		if _, err := copyDotStuffed(w, r, -1); err != nil {
+		br.Reset(r)
+		if _, err := copyDotStuffed(w, br, -1); err != nil {
 			b.Fatal(err)
 		}
 	}

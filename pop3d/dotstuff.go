@@ -28,10 +28,10 @@ const copyBufferSize = 32 << 10
 //     header, the blank line after it and that many body lines (RFC 1939
 //     §7 TOP). A message without a blank line is all header.
 //
-// It holds one buffer, never the message. It returns the octets of r
+// It reads through br, the caller's (a session reuses one for all its
+// messages), and never holds the message. It returns the octets of br
 // copied; read failures come back wrapped in sourceError.
-func copyDotStuffed(w *bufio.Writer, r io.Reader, bodyLines int64) (int64, error) {
-	br := bufio.NewReaderSize(r, copyBufferSize)
+func copyDotStuffed(w *bufio.Writer, br *bufio.Reader, bodyLines int64) (int64, error) {
 	var (
 		n         int64
 		atStart        = true // the next octet begins a line

@@ -14,7 +14,7 @@ func stuff(t testing.TB, msg string, lines int64) string {
 	t.Helper()
 	var out bytes.Buffer
 	w := bufio.NewWriter(&out)
-	n, err := copyDotStuffed(w, strings.NewReader(msg), lines)
+	n, err := copyDotStuffed(w, bufio.NewReaderSize(strings.NewReader(msg), copyBufferSize), lines)
 	if err != nil {
 		t.Fatalf("copyDotStuffed: %v", err)
 	}
@@ -73,7 +73,7 @@ func TestCopyDotStuffedLongLines(t *testing.T) {
 	// One octet at a time, to cross every boundary.
 	var out bytes.Buffer
 	w := bufio.NewWriter(&out)
-	if _, err := copyDotStuffed(w, iotest.OneByteReader(strings.NewReader(msg)), -1); err != nil {
+	if _, err := copyDotStuffed(w, bufio.NewReaderSize(iotest.OneByteReader(strings.NewReader(msg)), copyBufferSize), -1); err != nil {
 		t.Fatal(err)
 	}
 	w.Flush()
@@ -88,7 +88,7 @@ func TestCopyDotStuffedReadError(t *testing.T) {
 	r := io.MultiReader(strings.NewReader("A: b\r\n\r\npart"), iotest.ErrReader(boom))
 	var out bytes.Buffer
 	w := bufio.NewWriter(&out)
-	_, err := copyDotStuffed(w, r, -1)
+	_, err := copyDotStuffed(w, bufio.NewReaderSize(r, copyBufferSize), -1)
 	var se sourceError
 	if !errors.As(err, &se) || !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want sourceError wrapping %v", err, boom)

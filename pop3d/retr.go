@@ -1,6 +1,7 @@
 package pop3d
 
 import (
+	"bufio"
 	"errors"
 	"strconv"
 
@@ -74,7 +75,13 @@ func (ss *session) send(i int, bodyLines int64, okLine string) bool {
 	}
 	mark := ss.out.written
 	ss.ok("%s", okLine)
-	_, err = copyDotStuffed(ss.bw, rc, bodyLines)
+	if ss.msgBuf == nil {
+		ss.msgBuf = bufio.NewReaderSize(rc, copyBufferSize)
+	} else {
+		ss.msgBuf.Reset(rc)
+	}
+	_, err = copyDotStuffed(ss.bw, ss.msgBuf, bodyLines)
+	ss.msgBuf.Reset(nil)
 	if err == nil {
 		ss.reply(".")
 		return true

@@ -41,7 +41,10 @@ type session struct {
 	br   *bufio.Reader
 	bw   *bufio.Writer
 	out  *deadlineWriter // under bw
-	log  *slog.Logger
+	// msgBuf reads messages for RETR and TOP, made at the first and
+	// reused: one per message was most of what a RETR allocated.
+	msgBuf *bufio.Reader
+	log    *slog.Logger
 
 	tls      bool
 	loopback bool
