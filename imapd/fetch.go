@@ -125,7 +125,7 @@ func (ss *session) fetchOne(w *imapserver.FetchWriter, seq uint32, info mailbox.
 		binSizes []int64
 	)
 	if readsContent(o) {
-		src = &msgSource{folder: ss.sel.folder, uid: info.UID}
+		src = &msgSource{folder: ss.sel.folder, uid: info.UID, bufs: &ss.srv.copyBufs}
 		defer src.Close()
 		var err error
 		items, meta, binSizes, err = ss.gather(src, info, o)

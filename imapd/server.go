@@ -92,6 +92,10 @@ type Server struct {
 	opts  Options
 	log   *slog.Logger
 	cache *metaCache
+	// copyBufs lends FETCH the buffer that streams a body section
+	// (source.go): one made per message was most of what a FETCH of
+	// small bodies allocated.
+	copyBufs sync.Pool
 	// parses counts messages parsed for their structure (tests check that
 	// the store's copy spares them).
 	parses atomic.Uint64

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/mailsuite/mailsuite/mailbox"
 )
@@ -18,7 +19,11 @@ type msgSource struct {
 	pos    int64
 	size   int64 // known after the first open
 	opened bool
+	bufs   *sync.Pool // of *[]byte for copySpan; nil: one per copy
 }
+
+// copyBufferSize is the buffer copySpan streams through.
+const copyBufferSize = 32 << 10
 
 // errShortContent is a message file that ended before the size the store
 // gave for it.
@@ -91,7 +96,18 @@ func (s *msgSource) copySpan(w io.Writer, sp span) error {
 	if err != nil {
 		return err
 	}
-	n, err := io.Copy(w, r)
+	var buf *[]byte
+	if s.bufs != nil {
+		buf, _ = s.bufs.Get().(*[]byte)
+	}
+	if buf == nil {
+		b := make([]byte, copyBufferSize)
+		buf = &b
+	}
+	n, err := io.CopyBuffer(w, r, *buf)
+	if s.bufs != nil {
+		s.bufs.Put(buf)
+	}
 	if err != nil {
 		return err
 	}
