@@ -18,9 +18,10 @@
 // own accounts or passwords either: users.DB answers logins.
 //
 // Concurrency: a session runs one command at a time on its connection's
-// goroutine (IDLE runs on a second goroutine while the first waits for
-// DONE). No lock of this package is held while writing to a client; the
-// store takes its own locks inside its methods.
+// goroutine. During IDLE no goroutine waits for the client's changes: the
+// store's notification starts one that tells them (idle.go). No lock of
+// this package is held while writing to a client; the store takes its own
+// locks inside its methods.
 //
 // # Known library limits
 //
@@ -74,12 +75,13 @@
 //     gathers a command's lines into few writes) and sets a write deadline
 //     per response.
 //   - Each connection costs the library a 4 KiB reader and a 4 KiB writer
-//     and one goroutine, and IDLE a second goroutine that runs Session.Idle
-//     until DONE: about 20 KiB of a session's ~24 KiB while it idles
-//     (BenchmarkIdle1000). Idle must block until DONE: the library writes
-//     IDLE's tagged OK as soon as Idle has returned and DONE is read, so an
-//     update sent from elsewhere could follow the OK, and an EXPUNGE
-//     outside a command is not allowed (RFC 9051 §7.5.1).
+//     that are never released, and one goroutine; IDLE starts a second one
+//     that runs Session.Idle. Our Idle returns at once (idle.go), so an idle
+//     session holds the buffers and one stack, grown to 8 KiB by LOGIN and
+//     SELECT: about 16 KiB of its ~20 KiB (BenchmarkIdle1000). The library
+//     writes IDLE's tagged OK only after the Poll that follows DONE, which
+//     ends our IDLE first, so no update follows the OK and no EXPUNGE is
+//     sent outside a command (RFC 9051 §7.5.1).
 //   - ENVELOPE: the library Q-encodes subject and display names that hold
 //     8-bit octets even for a UTF8=ACCEPT client, formats the date again
 //     (one that does not parse is NIL) and puts message IDs back between

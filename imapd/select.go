@@ -2,7 +2,6 @@ package imapd
 
 import (
 	"errors"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -129,69 +128,4 @@ func (ss *session) pollLocked(w updateWriter, allowExpunge bool) error {
 		return ss.protoError("poll", ctxPlain, err)
 	}
 	return ss.sel.v.flush(w, allowExpunge)
-}
-
-// Idle waits for changes and tells them as they come (RFC 2177, RFC 9051
-// §6.3.13) until the client says DONE (stop is closed). It runs on its own
-// goroutine; Close waits for it.
-func (ss *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	done, ok := ss.startIdle()
-	if !ok {
-		return nil
-	}
-	defer ss.endIdle(done)
-	var notify <-chan struct{}
-	if ss.sel != nil {
-		notify = ss.sel.folder.Notify()
-		if err := ss.pollLocked(w, true); err != nil {
-			return err
-		}
-	}
-	// The store notifies for everything that goes through it; the ticker
-	// catches files other programs put into the Maildir.
-	tick := time.NewTicker(ss.srv.opts.IdlePoll)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return nil
-		case <-notify:
-		case <-tick.C:
-			if ss.sel == nil {
-				continue
-			}
-		}
-		if err := ss.pollLocked(w, true); err != nil {
-			return err
-		}
-	}
-}
-
-// startIdle registers the IDLE goroutine; IDLE counts as activity that
-// restarts the autologout timer, which then runs during IDLE.
-func (ss *session) startIdle() (chan struct{}, bool) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if ss.closed {
-		return nil, false
-	}
-	done := make(chan struct{})
-	ss.idleDone = done
-	ss.idling = true
-	ss.activity++
-	if ss.timer != nil {
-		ss.timer.Reset(ss.srv.opts.IdleTimeout)
-	}
-	return done, true
-}
-
-func (ss *session) endIdle(done chan struct{}) {
-	ss.mu.Lock()
-	ss.idling = false
-	ss.idleDone = nil
-	if ss.timer != nil && !ss.closed {
-		ss.timer.Reset(ss.srv.opts.IdleTimeout)
-	}
-	ss.mu.Unlock()
-	close(done)
 }

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -12,9 +13,9 @@ import (
 	"github.com/mailsuite/mailsuite/mailbox"
 )
 
-// session is one IMAP connection's state. The fields above mu are touched
-// only by the goroutine running the current command (or IDLE, while the
-// connection goroutine waits for DONE); mu guards the few that the
+// session is one IMAP connection's state. The fields above idleMu are
+// touched only by the goroutine running the current command, or during
+// IDLE by a wake-up holding idleMu (idle.go); mu guards the few that the
 // autologout timer and Shutdown read from other goroutines.
 type session struct {
 	srv    *Server
@@ -33,6 +34,15 @@ type session struct {
 	// drop out of it by themselves (RFC 5182 §2.1).
 	saved []uint32
 
+	// IDLE (idle.go). idleMu is held while the IDLE starts, while a
+	// wake-up polls, and by endIdle; it guards the fields below and, while
+	// idleW is set, the selection.
+	idleMu     sync.Mutex
+	idleW      *imapserver.UpdateWriter // set while wake-ups may write
+	idleStop   <-chan struct{}          // closed by the library at the end of IDLE
+	idleTick   *time.Timer              // IdlePoll
+	wakeQueued atomic.Bool              // a wake-up goroutine has not polled yet
+
 	mu           sync.Mutex
 	busy         bool // inside a command
 	idling       bool // inside IDLE
@@ -40,7 +50,6 @@ type session struct {
 	byeSent      bool
 	activity     uint64 // commands begun; Shutdown looks for a quiet spell
 	seenActivity uint64
-	idleDone     chan struct{}
 	timer        *time.Timer // autologout, armed after login between commands
 	loginTimer   *time.Timer // closes the connection if no login in time
 	loggedIn     bool
@@ -78,6 +87,7 @@ func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapser
 // begin marks the start of a command; call the function it returns at the
 // end (defer ss.begin()()).
 func (ss *session) begin() func() {
+	ss.endIdle()
 	ss.mu.Lock()
 	ss.busy = true
 	ss.activity++
@@ -154,11 +164,8 @@ func (ss *session) Close() error {
 		ss.timer.Stop()
 	}
 	ss.loginTimer.Stop()
-	idle := ss.idleDone
 	ss.mu.Unlock()
-	if idle != nil {
-		<-idle // the IDLE goroutine may outlive the read of DONE
-	}
+	ss.endIdle() // waits for a wake-up in progress
 	ss.closeSelection()
 	if ss.account != nil {
 		if err := ss.account.Close(); err != nil {
