@@ -170,7 +170,7 @@ func (h *handle) openFile(uid uint32) (*os.File, message, error) {
 		h.u.mu.RUnlock()
 		return nil, message{}, fmt.Errorf("%w: uid %d", ErrNoMessage, uid)
 	}
-	fh, err := os.Open(h.f.path(m))
+	fh, err := openMessage(h.f.path(m))
 	mc := *m
 	h.u.mu.RUnlock()
 	if err == nil {
@@ -190,7 +190,7 @@ func (h *handle) openFile(uid uint32) (*os.File, message, error) {
 	if m = h.f.find(uid); m == nil {
 		return nil, message{}, fmt.Errorf("%w: uid %d", ErrNoMessage, uid)
 	}
-	fh, err = os.Open(h.f.path(m))
+	fh, err = openMessage(h.f.path(m))
 	if isNotExist(err) {
 		return nil, message{}, fmt.Errorf("%w: uid %d", ErrNoMessage, uid)
 	}
