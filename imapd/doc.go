@@ -17,8 +17,11 @@
 // package's, reached through mailbox.Store, Account and Folder. It does not
 // own accounts or passwords either: users.DB answers logins.
 //
-// Concurrency: a session runs one command at a time on its connection's
-// goroutine. During IDLE no goroutine waits for the client's changes: the
+// Concurrency: a session runs one command at a time. The library reads
+// commands on the connection's goroutine and calls the session there; the
+// session's methods run on a short-lived goroutine of their own while that
+// one waits (apart.go), so that the connection's goroutine keeps a small
+// stack. During IDLE no goroutine waits for the client's changes: the
 // store's notification starts one that tells them (idle.go). No lock of
 // this package is held while writing to a client; the store takes its own
 // locks inside its methods.
@@ -77,11 +80,14 @@
 //   - Each connection costs the library a 4 KiB reader and a 4 KiB writer
 //     that are never released, and one goroutine; IDLE starts a second one
 //     that runs Session.Idle. Our Idle returns at once (idle.go), so an idle
-//     session holds the buffers and one stack, grown to 8 KiB by LOGIN and
-//     SELECT: about 16 KiB of its ~20 KiB (BenchmarkIdle1000). The library
-//     writes IDLE's tagged OK only after the Poll that follows DONE, which
-//     ends our IDLE first, so no update follows the OK and no EXPUNGE is
-//     sent outside a command (RFC 9051 §7.5.1).
+//     session holds the buffers and one 4 KiB stack: about 12 KiB of its
+//     ~16 KiB (BenchmarkIdle1000). The library writes IDLE's tagged OK only
+//     after the Poll that follows DONE, which ends our IDLE first, so no
+//     update follows the OK and no EXPUNGE is sent outside a command (RFC
+//     9051 §7.5.1).
+//   - The library parses SEARCH keys on the connection's goroutine, deep
+//     enough to grow its stack to 8 KiB, which it then keeps (apart.go): a
+//     connection that has run SEARCH idles at about 20 KiB.
 //   - ENVELOPE: the library Q-encodes subject and display names that hold
 //     8-bit octets even for a UTF8=ACCEPT client, formats the date again
 //     (one that does not parse is NIL) and puts message IDs back between

@@ -55,7 +55,22 @@ type session struct {
 	loggedIn     bool
 }
 
+// newSession is the library's NewSession: the session, behind
+// apartSession (apart.go). It runs apart too (the logger's attributes are
+// formatted here).
 func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+	var (
+		ss  *session
+		err error
+	)
+	apart(func() { ss, err = s.openSession(conn) })
+	if err != nil {
+		return nil, nil, err
+	}
+	return apartSession{ss}, nil, nil
+}
+
+func (s *Server) openSession(conn *imapserver.Conn) (*session, error) {
 	nc := conn.NetConn()
 	ss := &session{
 		srv:    s,
@@ -69,7 +84,7 @@ func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapser
 	ss.log = s.log.With("conn", ss.id, "remote", ss.remote.String())
 	if !s.addSession(ss) {
 		s.release(ss.ip)
-		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeBye, Text: "Server shutting down"}
+		return nil, &imap.Error{Type: imap.StatusResponseTypeBye, Text: "Server shutting down"}
 	}
 	ss.loginTimer = time.AfterFunc(s.opts.LoginTimeout, func() {
 		ss.mu.Lock()
@@ -81,7 +96,7 @@ func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapser
 		}
 	})
 	ss.log.Debug("connected")
-	return ss, nil, nil
+	return ss, nil
 }
 
 // begin marks the start of a command; call the function it returns at the
