@@ -34,6 +34,9 @@ var (
 // then reads and discards the literal).
 func (ss *session) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
 	defer ss.begin()()
+	if ss.corker != nil {
+		ss.corker.guard.appendStarted()
+	}
 	var flags []string
 	date := time.Now()
 	if options != nil {

@@ -114,12 +114,6 @@ func TestAppendTryCreateAndLimits(t *testing.T) {
 	if l := r.line(); l != "a NO [TOOBIG] Literals are limited to 5000 bytes for this command" {
 		t.Errorf("APPEND over the limit: %q", l)
 	}
-	// LITERAL- (RFC 7888 §4): a non-synchronizing literal over 4096 is a
-	// BAD, so big messages always wait for the TOOBIG check.
-	_, tagged := r.cmd("b", "APPEND INBOX {4097+}")
-	if tagged != "b BAD Non-synchronizing literals are limited to 4096 bytes" {
-		t.Errorf("big LITERAL+: %q", tagged)
-	}
 	if got := e.diskContents(); fmt.Sprint(got) != fmt.Sprint(before) {
 		t.Errorf("refused APPENDs changed the store")
 	}
@@ -131,6 +125,22 @@ func TestAppendTryCreateAndLimits(t *testing.T) {
 	r.send("hello")
 	if _, tagged := r.until("c"); !strings.HasPrefix(tagged, "c OK [APPENDUID ") {
 		t.Errorf("small APPEND: %q", tagged)
+	}
+	// LITERAL+ (RFC 7888): a non-synchronizing literal up to the limit
+	// is taken; one over it is refused and the connection closed, since
+	// its octets are already on their way (literalguard.go).
+	msg := "Subject: x\r\n\r\n" + strings.Repeat("y", 4100) + "\r\n"
+	if _, tagged := r.cmd("d", fmt.Sprintf("APPEND INBOX {%d+}\r\n%s", len(msg), msg)); !strings.HasPrefix(tagged, "d OK [APPENDUID ") {
+		t.Errorf("LITERAL+ APPEND of %d octets: %q", len(msg), tagged)
+	}
+	after := e.diskContents()
+	r.send("e APPEND INBOX {5001+}\r\n" + strings.Repeat("z", 5001))
+	if l := r.line(); l != "e NO [TOOBIG] Literals are limited to 5000 bytes for this command" {
+		t.Errorf("LITERAL+ APPEND over the limit: %q", l)
+	}
+	r.expectClosed()
+	if got := e.diskContents(); fmt.Sprint(got) != fmt.Sprint(after) {
+		t.Errorf("the refused LITERAL+ APPEND changed the store")
 	}
 }
 

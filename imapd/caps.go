@@ -21,11 +21,11 @@ var (
 // allowed on this connection), SASL-IR, LITERAL-, and after login UNSELECT,
 // ENABLE, IDLE, UTF8=ACCEPT and APPENDLIMIT=n (from AppendLimit).
 //
-// LITERAL+ is deliberately left out: with it, a client may send an APPEND
-// literal larger than APPENDLIMIT without waiting, and the library, having
-// refused it with TOOBIG, would then read the message body as commands.
-// With LITERAL- a non-synchronizing literal is at most 4096 octets, so the
-// TOOBIG answer always comes before the client sends the message.
+// LITERAL+ (RFC 7888) lets a client send any literal without waiting for
+// "+". The library reads a literal it refused (an APPEND over APPENDLIMIT,
+// a literal over 4096 octets for any other command) as commands; the
+// connection's literalGuard (literalguard.go) closes the connection after
+// such a refusal, before anything in the literal is parsed.
 func capabilities() imap.CapSet {
 	return imap.CapSet{
 		imap.CapIMAP4rev1:        {},
@@ -42,5 +42,6 @@ func capabilities() imap.CapSet {
 		imap.CapChildren:         {},
 		imap.CapSpecialUse:       {},
 		imap.CapCreateSpecialUse: {},
+		imap.CapLiteralPlus:      {},
 	}
 }

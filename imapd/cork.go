@@ -32,6 +32,19 @@ type corkConn struct {
 	// response, which costs a timer update each time.
 	deadline    time.Time
 	deadlineSet bool
+
+	guard     *literalGuard // the connection's (literalguard.go)
+	onClose   func()        // after the first Close, if set
+	closeOnce sync.Once
+}
+
+// Close closes the connection and then calls onClose, once.
+func (c *corkConn) Close() error {
+	err := c.Conn.Close()
+	if c.onClose != nil {
+		c.closeOnce.Do(c.onClose)
+	}
+	return err
 }
 
 // corkMax is the buffer a corked command fills before it is written.

@@ -52,12 +52,13 @@
 //   - an APPEND date-time that does not exist ("31-Feb-2020 ...").
 //
 // Other library behaviour a client may meet:
-//   - After a parse error the library discards the rest of the command
-//     line, but stops at a literal header: the literal's octets are then
-//     read as the next command. Only a client that breaks LITERAL- (a
-//     non-synchronizing literal it should not have sent) or sends an
-//     invalid APPEND date is affected; "x APPEND INBOX \"31-Feb-2020
-//     10:00:00 +0100\" {8+}" followed by "b NOOP" runs NOOP.
+//   - After a parse error, or a refusal at a literal's header (a literal
+//     over 4096 octets for any command but APPEND, an APPEND over
+//     APPENDLIMIT), the library would read the literal's octets as the
+//     next commands. The connection's literalGuard (literalguard.go)
+//     closes the connection right after such a refusal when the client
+//     has sent literal octets without waiting for "+", so nothing in a
+//     literal is ever run; a client that waits for "+" keeps its session.
 //   - An empty command line, or a tag that is not an atom (a quoted
 //     string, a NUL), ends the connection without a response.
 //   - SEARCH RETURN (SAVE) with no other return option still sends an

@@ -6,57 +6,25 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 )
 
-// connQueue is a net.Listener fed by our accept loops: it lets one
-// imapserver.Server serve connections from several real listeners, and
-// lets us choose, per connection, which library server gets it.
-type connQueue struct {
-	ch   chan net.Conn
-	done chan struct{}
-	once sync.Once
+// oneConn is a net.Listener that accepts one connection, then reports
+// itself closed, which ends the library's Serve loop at once.
+type oneConn struct {
+	c    net.Conn
+	done bool
 }
 
-func newConnQueue() *connQueue {
-	return &connQueue{ch: make(chan net.Conn), done: make(chan struct{})}
-}
-
-// push hands c to the library server; false if the queue is closed.
-func (q *connQueue) push(c net.Conn) bool {
-	select {
-	case <-q.done:
-		return false
-	default:
-	}
-	select {
-	case q.ch <- c:
-		return true
-	case <-q.done:
-		return false
-	}
-}
-
-func (q *connQueue) Accept() (net.Conn, error) {
-	select {
-	case c := <-q.ch:
-		return c, nil
-	case <-q.done:
+func (l *oneConn) Accept() (net.Conn, error) {
+	if l.done {
 		return nil, net.ErrClosed
 	}
+	l.done = true
+	return l.c, nil
 }
 
-func (q *connQueue) Close() error {
-	q.once.Do(func() { close(q.done) })
-	return nil
-}
-
-func (q *connQueue) Addr() net.Addr { return queueAddr{} }
-
-type queueAddr struct{}
-
-func (queueAddr) Network() string { return "imapd" }
-func (queueAddr) String() string  { return "imapd-queue" }
+func (l *oneConn) Close() error   { return nil }
+func (l *oneConn) Addr() net.Addr { return l.c.LocalAddr() }
 
 func remoteIP(a net.Addr) string {
 	if ta, ok := a.(*net.TCPAddr); ok {

@@ -195,14 +195,15 @@ func TestLibraryLimits(t *testing.T) {
 	if len(u) != 1 || !strings.HasPrefix(u[0], "* 1 FETCH (BODY[HEADER] {") {
 		t.Errorf("HEADER.FIELDS (): %q", u)
 	}
-	// After the parse error of an APPEND date, the literal is read as a
-	// command.
-	r.send(`b APPEND INBOX "31-Feb-2020 10:00:00 +0100" {8+}` + "\r\nc NOOP")
-	u, tagged := r.until("c")
-	if len(u) != 1 || u[0] != "b "+serverBug || tagged != "c OK NOOP completed" {
-		t.Errorf("command in a literal: %q %q", u, tagged)
-	}
 	r.ok("d", "NOOP")
+	// After the parse error of an APPEND date, the library would read the
+	// literal as a command; the literal guard closes the connection
+	// instead (literalguard.go).
+	r.send(`b APPEND INBOX "31-Feb-2020 10:00:00 +0100" {8+}` + "\r\nc NOOP")
+	if l := r.line(); l != "b "+serverBug {
+		t.Errorf("APPEND with a bad date: %q", l)
+	}
+	r.expectClosed()
 	if e.snapshot("INBOX") != before {
 		t.Errorf("the store changed")
 	}

@@ -34,9 +34,9 @@ const (
 	// within seconds; RFC 9051 §5.4 asks for at least 30 minutes, tests go lower.
 	minIdleTimeout = 10 * time.Millisecond
 	authTimeout    = 30 * time.Second
-	// minAppendLimit: a non-synchronizing literal (LITERAL-, up to 4096
-	// octets) is sent without waiting for the server; one that APPENDLIMIT
-	// refused would then be read as commands (see caps.go).
+	// minAppendLimit: APPENDLIMIT below the 4096 octets that LITERAL-
+	// lets any literal have would be refused for messages a client may
+	// send without asking.
 	minAppendLimit = 4096
 	closeWait      = 5 * time.Second
 )
@@ -103,23 +103,21 @@ type Server struct {
 	ctx    context.Context // canceled by Close; bounds store and user calls
 	cancel context.CancelFunc
 
-	// Three library servers, because imapserver's InsecureAuth is global
-	// and it knows TLS only as a *tls.Conn: strict refuses authentication
-	// without TLS, lax (loopback remotes when AllowPlaintext) allows it,
-	// and implicit serves implicit-TLS connections, which reach the library
-	// inside our corkConn (cork.go) and so must be told apart here: it
-	// allows authentication and offers no STARTTLS. Login checks TLS
-	// itself in every case. Each gets its connections through a
-	// connQueue fed by our own accept loops.
-	strict, lax, implicit    *imapserver.Server
-	strictQ, laxQ, implicitQ *connQueue
-	startOnce                sync.Once
-	libServing               sync.WaitGroup
-	nextID                   atomic.Uint64
-	shutdownStarted          atomic.Bool
+	// The library's options for a connection, by how it may log in:
+	// strict refuses authentication without TLS, lax (loopback remotes
+	// when AllowPlaintext) allows it, and implicit serves implicit-TLS
+	// connections, which reach the library inside our corkConn (cork.go)
+	// and so must be told apart here: it allows authentication and offers
+	// no STARTTLS. Login checks TLS itself in every case. Each connection
+	// gets a library server of its own (serveConn), so that its
+	// DebugWriter can be the connection's literalGuard.
+	strict, lax, implicit imapserver.Options
+	nextID                atomic.Uint64
+	shutdownStarted       atomic.Bool
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
+	libs      map[*imapserver.Server]struct{} // one per open connection
 	sessions  map[*session]struct{}
 	perIP     map[string]int
 	closed    bool
@@ -167,28 +165,22 @@ func New(opts Options) *Server {
 		listeners: make(map[net.Listener]struct{}),
 		sessions:  make(map[*session]struct{}),
 		perIP:     make(map[string]int),
-		strictQ:   newConnQueue(),
-		laxQ:      newConnQueue(),
-		implicitQ: newConnQueue(),
+		libs:      make(map[*imapserver.Server]struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	lib := imapserver.Options{
-		NewSession:  s.newSession,
-		Caps:        capabilities(),
-		Logger:      libLogger{s.log},
-		TLSConfig:   opts.TLSConfig,
-		DebugWriter: opts.DebugWriter,
+		NewSession: s.newSession,
+		Caps:       capabilities(),
+		Logger:     libLogger{s.log},
+		TLSConfig:  opts.TLSConfig,
 	}
-	strict := lib
-	strict.InsecureAuth = false
-	lax := lib
-	lax.InsecureAuth = true
-	implicit := lib
-	implicit.InsecureAuth = true
-	implicit.TLSConfig = nil
-	s.strict = imapserver.New(&strict)
-	s.lax = imapserver.New(&lax)
-	s.implicit = imapserver.New(&implicit)
+	s.strict = lib
+	s.strict.InsecureAuth = false
+	s.lax = lib
+	s.lax.InsecureAuth = true
+	s.implicit = lib
+	s.implicit.InsecureAuth = true
+	s.implicit.TLSConfig = nil
 	return s
 }
 
@@ -207,13 +199,6 @@ func (s *Server) Serve(ln net.Listener) error {
 		delete(s.listeners, ln)
 		s.mu.Unlock()
 	}()
-	s.startOnce.Do(func() {
-		s.libServing.Add(3)
-		go func() { defer s.libServing.Done(); s.strict.Serve(s.strictQ) }()
-		go func() { defer s.libServing.Done(); s.lax.Serve(s.laxQ) }()
-		go func() { defer s.libServing.Done(); s.implicit.Serve(s.implicitQ) }()
-	})
-
 	var delay time.Duration
 	for {
 		c, err := ln.Accept()
@@ -248,16 +233,40 @@ func (s *Server) dispatch(c net.Conn) {
 		}()
 		return
 	}
-	q := s.strictQ
+	o := s.strict
 	switch {
 	case isTLS(c):
-		q = s.implicitQ
+		o = s.implicit
 	case s.plaintextAllowed(c.RemoteAddr()):
-		q = s.laxQ
+		o = s.lax
 	}
-	if !q.push(newCorkConn(c)) {
-		c.Close()
-		s.release(ip)
+	s.serveConn(c, o, ip)
+}
+
+// serveConn starts a library server of its own for c, with a literalGuard
+// (literalguard.go) that sees the connection's plain text after any TLS,
+// STARTTLS included, as the library's DebugWriter. Serve returns once it
+// has started the connection's goroutine.
+func (s *Server) serveConn(c net.Conn, o imapserver.Options, ip string) {
+	guard := newLiteralGuard(s.opts.DebugWriter)
+	o.DebugWriter = guard
+	lib := imapserver.New(&o)
+	cc := newCorkConn(c)
+	cc.guard = guard
+	cc.onClose = func() {
+		s.mu.Lock()
+		delete(s.libs, lib)
+		s.mu.Unlock()
+	}
+	lib.Serve(&oneConn{c: cc})
+	s.mu.Lock()
+	closed := s.closed
+	if !closed {
+		s.libs[lib] = struct{}{}
+	}
+	s.mu.Unlock()
+	if closed {
+		lib.Close()
 	}
 }
 
@@ -326,16 +335,17 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.closeListeners()
 	s.cancel()
-	// Stop the library servers' accept loops first and wait for them:
-	// imapserver.Server.Close waits on a WaitGroup that its Serve adds to,
-	// and the two must not race.
-	s.strictQ.Close()
-	s.laxQ.Close()
-	s.implicitQ.Close()
-	s.libServing.Wait()
-	s.strict.Close()
-	s.lax.Close()
-	s.implicit.Close()
+	// Each library server's Serve has returned (serveConn) before it is
+	// listed, so Close does not race with it.
+	s.mu.Lock()
+	libs := make([]*imapserver.Server, 0, len(s.libs))
+	for lib := range s.libs {
+		libs = append(libs, lib)
+	}
+	s.mu.Unlock()
+	for _, lib := range libs {
+		lib.Close()
+	}
 	deadline := time.Now().Add(closeWait)
 	for len(s.liveSessions()) > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)

@@ -1,0 +1,375 @@
+package imapd
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"runtime"
+	"strconv"
+	"sync"
+	"unsafe"
+)
+
+// literalGuard keeps what a client sends inside a literal from ever being
+// run as a command (issue 5, the library's first hazard).
+//
+// When the imapserver library refuses a command at a literal's header (a
+// non-synchronizing literal over its 4096-octet buffer for that command,
+// an APPEND over APPENDLIMIT, a syntax error before the literal), it
+// answers the command and then reads the literal's octets as the next
+// commands: "a LOGIN {5000+}" followed by 5,000 octets that hold
+// "a2 CREATE Injected" would create the folder. A client that waits for
+// "+" before sending a synchronizing literal never sends those octets; one
+// that sends a non-synchronizing literal (LITERAL+ and LITERAL-, RFC 7888),
+// or a synchronizing one without waiting, already has.
+//
+// The guard sees both directions of one connection as the library reads and
+// writes them, after TLS (it is the library's DebugWriter, which the
+// library places above TLS, STARTTLS included). It follows the client's
+// commands and the server's responses, skipping literal data in both. When
+// the server's tagged response ends a command whose literal octets the
+// client has sent and the library may not have consumed (the response
+// comes before all of the command was read, or it is BAD, NO [TOOBIG] or
+// NO [SERVERBUG], the library's answers at a literal header, and the
+// library did not hand the literal to the session's Append), the guard
+// fails that response's write. The client has the answer, and the
+// library, whose writer has failed, ends the connection before it parses
+// another command (RFC 7888 §4 lets a server close the connection rather
+// than read a literal it refused). A client that obeys the protocol never
+// meets this: it waited for "+", and a refusal then leaves nothing behind.
+type literalGuard struct {
+	mu     sync.Mutex
+	trace  io.Writer // the configured protocol trace, or nil
+	client framer
+	server framer
+	// wbase is the start of the library's write buffer, learnt from the
+	// first server write (the greeting always comes from it): every
+	// flush of that buffer starts there, which spares calledByTeeReader
+	// on nearly every write.
+	wbase *byte
+
+	cmds []*guardCmd // commands read and not yet answered, oldest first
+	cur  *guardCmd   // the command whose lines are being read, or nil
+	bad  bool        // tripped: every later write fails
+}
+
+// guardCmd is what the guard knows of one client command.
+type guardCmd struct {
+	tag      string
+	sent     bool // literal octets sent without a "+": they may be left unread
+	consumed bool // the session was handed its literal (APPEND): it was read
+	waitCont bool // its last line announced a synchronizing literal, no "+" yet
+	done     bool // its last line has been read
+}
+
+var (
+	// errLiteralLeft fails the write of the response that leaves literal
+	// octets unread; the library then closes the connection.
+	errLiteralLeft = errors.New("imapd: a refused command left literal octets unread: closing the connection")
+	// errLongTag fails the read of a command that sends a literal under a
+	// tag too long for the guard to follow.
+	errLongTag = errors.New("imapd: a literal under a tag of more than 64 octets: closing the connection")
+)
+
+// maxGuardQueue bounds the commands remembered while unanswered; a client
+// that pipelines more is past any real use, and the oldest are forgotten.
+const maxGuardQueue = 1024
+
+// maxGuardTag is the longest tag the guard follows (the framer keeps this
+// much of a line's start); real clients use a few octets.
+const maxGuardTag = 64
+
+func newLiteralGuard(trace io.Writer) *literalGuard {
+	return &literalGuard{trace: trace}
+}
+
+// Write takes the octets the library read from the client (through its
+// io.TeeReader) or wrote to it (through its io.MultiWriter, after the
+// client's own write): the library hands both directions to the one
+// DebugWriter, so the caller tells which. A write to the client fails if
+// its response has just left literal octets unread; a read fails if it
+// holds a literal under a tag the guard cannot follow.
+func (g *literalGuard) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if g.trace != nil {
+		g.trace.Write(p)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if base := unsafe.SliceData(p); base != g.wbase || g.wbase == nil {
+		if calledByTeeReader() {
+			if !g.client.feed(p, g.clientLine, g.clientLiteral) {
+				return 0, errLongTag
+			}
+			return len(p), nil
+		}
+		if g.wbase == nil {
+			g.wbase = base
+		}
+	}
+	if !g.bad {
+		g.server.feed(p, g.serverLine, nil)
+	}
+	if g.bad {
+		return 0, errLiteralLeft
+	}
+	return len(p), nil
+}
+
+// callerDir caches, by the return address in Write's caller, whether that
+// caller is io.TeeReader's Read.
+var callerDir sync.Map // uintptr -> bool
+
+// calledByTeeReader reports whether literalGuard.Write was called by an
+// io.TeeReader (the library's read side) rather than an io.MultiWriter
+// (its write side). TestLiteralGuardDirections pins the library's use.
+//
+//go:noinline
+func calledByTeeReader() bool {
+	var pc [1]uintptr
+	// 0: runtime.Callers, 1: this function, 2: Write, 3: Write's caller.
+	if runtime.Callers(3, pc[:]) == 0 {
+		return false
+	}
+	if v, ok := callerDir.Load(pc[0]); ok {
+		return v.(bool)
+	}
+	name := ""
+	if fn := runtime.FuncForPC(pc[0] - 1); fn != nil {
+		name = fn.Name()
+	}
+	tee := name == "io.(*teeReader).Read"
+	callerDir.Store(pc[0], tee)
+	return tee
+}
+
+// clientLine handles one whole client line (its first octets and its
+// literal announcement, if any); false refuses it.
+func (g *literalGuard) clientLine(head []byte, lit literalHeader) bool {
+	if g.cur == nil {
+		tag, _, found := bytes.Cut(head, []byte(" "))
+		if !found && len(head) >= maxGuardTag {
+			if lit.ok {
+				return false
+			}
+			tag = nil // not a tag we can follow; nothing to guard either
+		}
+		g.cur = &guardCmd{tag: string(bytes.TrimRight(tag, "\r\n"))}
+		if len(g.cmds) == maxGuardQueue {
+			g.cmds = g.cmds[1:]
+		}
+		g.cmds = append(g.cmds, g.cur)
+	}
+	switch {
+	case !lit.ok:
+		g.cur.done = true
+		g.cur = nil
+	case lit.nonSync:
+		g.cur.sent = true
+	default:
+		g.cur.waitCont = true
+	}
+	return true
+}
+
+// clientLiteral is called with the first octets of a literal's data.
+func (g *literalGuard) clientLiteral() {
+	if g.cur != nil && g.cur.waitCont {
+		// Sent before the server's "+": as good as non-synchronizing.
+		g.cur.sent = true
+		g.cur.waitCont = false
+	}
+}
+
+// serverLine handles one whole server line.
+func (g *literalGuard) serverLine(head []byte, _ literalHeader) bool {
+	if bytes.HasPrefix(head, []byte("+")) {
+		if g.cur != nil {
+			g.cur.waitCont = false
+		}
+		return true
+	}
+	if bytes.HasPrefix(head, []byte("*")) || len(g.cmds) == 0 {
+		return true
+	}
+	tag, rest, ok := bytes.Cut(head, []byte(" "))
+	if !ok {
+		return true
+	}
+	i := -1
+	for k, c := range g.cmds {
+		if c.tag == string(tag) {
+			i = k
+			break
+		}
+	}
+	if i < 0 {
+		return true // not a command we saw (or forgotten): nothing to judge
+	}
+	// Entries before it were continuation lines (IDLE's DONE, SASL
+	// responses), which are answered by nothing of their own.
+	c := g.cmds[i]
+	g.cmds = g.cmds[i+1:]
+	if len(g.cmds) == 0 {
+		g.cmds = nil // an idle session keeps no queue
+	}
+	if c.sent && (!c.done || !c.consumed && refusedAtLiteral(rest)) {
+		g.bad = true
+		return true
+	}
+	if c == g.cur {
+		// Answered before it was all read, with nothing of the literal
+		// sent: the client waits for "+" and will send no more of it.
+		g.cur = nil
+		g.client.reset()
+	}
+	return true
+}
+
+// appendStarted records that the library has handed the session an APPEND
+// literal: the oldest unanswered command that sent a literal is the one the
+// library is running (it runs them in order), and whatever it answers, the
+// library reads the rest of that literal. Without this, the session's own
+// BAD for an APPEND (a flag it refuses) would close the connection.
+func (g *literalGuard) appendStarted() {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, c := range g.cmds {
+		if c.sent && !c.consumed {
+			c.consumed = true
+			return
+		}
+	}
+}
+
+// refusedAtLiteral reports whether a tagged response's status is one the
+// library gives at a literal's header without reading the literal.
+func refusedAtLiteral(rest []byte) bool {
+	switch {
+	case bytes.HasPrefix(rest, []byte("BAD")):
+		return true
+	case bytes.HasPrefix(rest, []byte("NO [TOOBIG]")), bytes.HasPrefix(rest, []byte("NO [SERVERBUG]")):
+		return true
+	}
+	return false
+}
+
+// literalHeader is the literal a line announces at its end: "{n}",
+// "{n+}", or either after "~" (literal8, RFC 3516).
+type literalHeader struct {
+	ok      bool
+	nonSync bool
+	size    int64
+}
+
+// framer splits one direction of an IMAP stream into lines and skips the
+// literal data announced at their ends. Of each line it needs only the
+// start (the tag and status) and the end (a literal header): a line
+// within one chunk is looked at where it is; only a line split across
+// chunks is kept, its start and end, until it ends.
+type framer struct {
+	head    []byte // the start of a line split across chunks; nil otherwise
+	tail    []byte // and its last octets
+	literal int64  // literal octets still to skip
+	inLit   bool   // some of the current literal's octets have been seen
+}
+
+const framerTail = 32
+
+func (f *framer) reset() {
+	f.head, f.tail, f.literal, f.inLit = nil, nil, 0, false
+}
+
+// feed consumes p: line is called for each complete line with its start
+// and the literal it announces, lit (if not nil) when a literal's first
+// octets arrive. It stops, returning false, when line does.
+func (f *framer) feed(p []byte, line func(head []byte, h literalHeader) bool, lit func()) bool {
+	for len(p) > 0 {
+		if f.literal > 0 {
+			if !f.inLit && lit != nil {
+				lit()
+			}
+			f.inLit = true
+			n := min(int64(len(p)), f.literal)
+			f.literal -= n
+			p = p[n:]
+			if f.literal == 0 {
+				f.inLit = false
+			}
+			continue
+		}
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			f.keep(p)
+			return true
+		}
+		seg := p[:i+1]
+		p = p[i+1:]
+		head, end := seg, seg
+		if f.head != nil {
+			f.keep(seg)
+			head, end = f.head, f.tail
+		}
+		h := parseLiteralHeader(end)
+		ok := line(head[:min(len(head), maxGuardTag)], h)
+		f.head, f.tail = nil, nil
+		if !ok {
+			return false
+		}
+		if h.ok {
+			f.literal = h.size
+		}
+	}
+	return true
+}
+
+// keep adds seg to a line split across chunks: its first maxGuardTag
+// octets and its last framerTail.
+func (f *framer) keep(seg []byte) {
+	if f.head == nil {
+		f.head = make([]byte, 0, maxGuardTag)
+		f.tail = make([]byte, 0, framerTail)
+	}
+	if room := maxGuardTag - len(f.head); room > 0 {
+		f.head = append(f.head, seg[:min(room, len(seg))]...)
+	}
+	if len(seg) >= framerTail {
+		f.tail = append(f.tail[:0], seg[len(seg)-framerTail:]...)
+		return
+	}
+	if over := len(f.tail) + len(seg) - framerTail; over > 0 {
+		f.tail = append(f.tail[:0], f.tail[over:]...)
+	}
+	f.tail = append(f.tail, seg...)
+}
+
+// parseLiteralHeader reads "{n}" or "{n+}" (maybe after "~") just before
+// the line's CRLF.
+func parseLiteralHeader(line []byte) literalHeader {
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if !bytes.HasSuffix(line, []byte("}")) {
+		return literalHeader{}
+	}
+	open := bytes.LastIndexByte(line, '{')
+	if open < 0 {
+		return literalHeader{}
+	}
+	num := line[open+1 : len(line)-1]
+	h := literalHeader{ok: true}
+	if bytes.HasSuffix(num, []byte("+")) {
+		h.nonSync = true
+		num = num[:len(num)-1]
+	}
+	n, err := strconv.ParseUint(string(num), 10, 63)
+	if err != nil || len(num) == 0 || num[0] == '+' {
+		return literalHeader{}
+	}
+	h.size = int64(n)
+	return h
+}
