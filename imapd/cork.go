@@ -33,18 +33,7 @@ type corkConn struct {
 	deadline    time.Time
 	deadlineSet bool
 
-	guard     *literalGuard // the connection's (literalguard.go)
-	onClose   func()        // after the first Close, if set
-	closeOnce sync.Once
-}
-
-// Close closes the connection and then calls onClose, once.
-func (c *corkConn) Close() error {
-	err := c.Conn.Close()
-	if c.onClose != nil {
-		c.closeOnce.Do(c.onClose)
-	}
-	return err
+	guard *literalGuard // the connection's (literalguard.go)
 }
 
 // corkMax is the buffer a corked command fills before it is written.

@@ -273,16 +273,21 @@ type literalHeader struct {
 // within one chunk is looked at where it is; only a line split across
 // chunks is kept, its start and end, until it ends.
 type framer struct {
-	head    []byte // the start of a line split across chunks; nil otherwise
-	tail    []byte // and its last octets
-	literal int64  // literal octets still to skip
-	inLit   bool   // some of the current literal's octets have been seen
+	split   *splitLine // a line split across chunks; nil otherwise
+	literal int64      // literal octets still to skip
+	inLit   bool       // some of the current literal's octets have been seen
+}
+
+// splitLine is what a framer keeps of a line split across chunks.
+type splitLine struct {
+	head []byte // its first maxGuardTag octets
+	tail []byte // its last framerTail octets
 }
 
 const framerTail = 32
 
 func (f *framer) reset() {
-	f.head, f.tail, f.literal, f.inLit = nil, nil, 0, false
+	f.split, f.literal, f.inLit = nil, 0, false
 }
 
 // feed consumes p: line is called for each complete line with its start
@@ -311,13 +316,13 @@ func (f *framer) feed(p []byte, line func(head []byte, h literalHeader) bool, li
 		seg := p[:i+1]
 		p = p[i+1:]
 		head, end := seg, seg
-		if f.head != nil {
+		if f.split != nil {
 			f.keep(seg)
-			head, end = f.head, f.tail
+			head, end = f.split.head, f.split.tail
 		}
 		h := parseLiteralHeader(end)
 		ok := line(head[:min(len(head), maxGuardTag)], h)
-		f.head, f.tail = nil, nil
+		f.split = nil
 		if !ok {
 			return false
 		}
@@ -331,21 +336,21 @@ func (f *framer) feed(p []byte, line func(head []byte, h literalHeader) bool, li
 // keep adds seg to a line split across chunks: its first maxGuardTag
 // octets and its last framerTail.
 func (f *framer) keep(seg []byte) {
-	if f.head == nil {
-		f.head = make([]byte, 0, maxGuardTag)
-		f.tail = make([]byte, 0, framerTail)
+	if f.split == nil {
+		f.split = &splitLine{head: make([]byte, 0, maxGuardTag), tail: make([]byte, 0, framerTail)}
 	}
-	if room := maxGuardTag - len(f.head); room > 0 {
-		f.head = append(f.head, seg[:min(room, len(seg))]...)
+	l := f.split
+	if room := maxGuardTag - len(l.head); room > 0 {
+		l.head = append(l.head, seg[:min(room, len(seg))]...)
 	}
 	if len(seg) >= framerTail {
-		f.tail = append(f.tail[:0], seg[len(seg)-framerTail:]...)
+		l.tail = append(l.tail[:0], seg[len(seg)-framerTail:]...)
 		return
 	}
-	if over := len(f.tail) + len(seg) - framerTail; over > 0 {
-		f.tail = append(f.tail[:0], f.tail[over:]...)
+	if over := len(l.tail) + len(seg) - framerTail; over > 0 {
+		l.tail = append(l.tail[:0], l.tail[over:]...)
 	}
-	f.tail = append(f.tail, seg...)
+	l.tail = append(l.tail, seg...)
 }
 
 // parseLiteralHeader reads "{n}" or "{n+}" (maybe after "~") just before

@@ -117,7 +117,6 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
-	libs      map[*imapserver.Server]struct{} // one per open connection
 	sessions  map[*session]struct{}
 	perIP     map[string]int
 	closed    bool
@@ -165,7 +164,6 @@ func New(opts Options) *Server {
 		listeners: make(map[net.Listener]struct{}),
 		sessions:  make(map[*session]struct{}),
 		perIP:     make(map[string]int),
-		libs:      make(map[*imapserver.Server]struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	lib := imapserver.Options{
@@ -250,24 +248,9 @@ func (s *Server) dispatch(c net.Conn) {
 func (s *Server) serveConn(c net.Conn, o imapserver.Options, ip string) {
 	guard := newLiteralGuard(s.opts.DebugWriter)
 	o.DebugWriter = guard
-	lib := imapserver.New(&o)
 	cc := newCorkConn(c)
 	cc.guard = guard
-	cc.onClose = func() {
-		s.mu.Lock()
-		delete(s.libs, lib)
-		s.mu.Unlock()
-	}
-	lib.Serve(&oneConn{c: cc})
-	s.mu.Lock()
-	closed := s.closed
-	if !closed {
-		s.libs[lib] = struct{}{}
-	}
-	s.mu.Unlock()
-	if closed {
-		lib.Close()
-	}
+	imapserver.New(&o).Serve(&oneConn{c: cc})
 }
 
 // plaintextAllowed says whether a client at remote may authenticate
@@ -335,16 +318,10 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.closeListeners()
 	s.cancel()
-	// Each library server's Serve has returned (serveConn) before it is
-	// listed, so Close does not race with it.
-	s.mu.Lock()
-	libs := make([]*imapserver.Server, 0, len(s.libs))
-	for lib := range s.libs {
-		libs = append(libs, lib)
-	}
-	s.mu.Unlock()
-	for _, lib := range libs {
-		lib.Close()
+	// Every connection has its session from its start (a session made
+	// after s.closed refuses itself): closing their connections ends them.
+	for _, ss := range s.liveSessions() {
+		ss.conn.NetConn().Close()
 	}
 	deadline := time.Now().Add(closeWait)
 	for len(s.liveSessions()) > 0 && time.Now().Before(deadline) {
