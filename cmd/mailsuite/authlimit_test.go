@@ -105,14 +105,23 @@ func pop3Login(t *testing.T, in *instance, src, user, pass string) string {
 }
 
 // failureLines returns the limiter's log lines (the fail2ban ones).
-func failureLines(in *instance) []string {
-	var out []string
-	for _, l := range strings.Split(in.log.String(), "\n") {
-		if strings.Contains(l, `msg="auth failure"`) {
-			out = append(out, l)
+// failureLines returns the server's "auth failure" log lines once there
+// are want of them (or after 5 s): the child's log reaches the test
+// through a pipe, a moment after the client has its answer.
+func failureLines(in *instance, want int) []string {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var out []string
+		for _, l := range strings.Split(in.log.String(), "\n") {
+			if strings.Contains(l, `msg="auth failure"`) {
+				out = append(out, l)
+			}
 		}
+		if len(out) >= want || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return out
 }
 
 func TestLoginLimiterAcrossProtocols(t *testing.T) {
@@ -176,7 +185,7 @@ lockout_time = "2s"
 
 	// One line per failure (7 counted, 3 refused while locked), ip first,
 	// the name tried, never the password.
-	lines := failureLines(in)
+	lines := failureLines(in, 10)
 	if len(lines) != 10 {
 		t.Fatalf("%d auth failure lines, want 10:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
@@ -246,7 +255,7 @@ lockout_account_failures = 3
 	if got := smtpLogin(t, in, "127.0.0.5", "bob@example.org", "bob-password"); !strings.HasPrefix(got, "535 5.7.8") {
 		t.Errorf("right password from a new IP after bob's login: %q, want 535 5.7.8", got)
 	}
-	lines := failureLines(in)
+	lines := failureLines(in, 5)
 	if len(lines) != 5 || !strings.Contains(lines[2], "lockout_started=account") || !strings.Contains(lines[4], "locked_out=account") {
 		t.Errorf("failure lines:\n%s", strings.Join(lines, "\n"))
 	}
