@@ -5,9 +5,10 @@
 //
 // It owns: the SMTP dialogue policy (who may send to whom, AUTH and its TLS
 // rules, size and recipient limits, address validation), the trace header
-// fields added to each message (Return-Path, Received), the mapping of store
-// and database errors to SMTP replies (errors.go), and the life cycle of
-// connections (limits, graceful shutdown).
+// fields added to each message (Return-Path, Received), the From, Date and
+// Message-ID added on submission when the client left them out (sender.go),
+// the mapping of store and database errors to SMTP replies (errors.go), and
+// the life cycle of connections (limits, graceful shutdown).
 //
 // It does not own: how mail is stored (package mailbox delivers it durably),
 // who the users are and how passwords are checked (package users), TLS

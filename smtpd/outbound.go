@@ -53,17 +53,28 @@ func (s *session) submitData(tx transaction, user string, log *slog.Logger, id s
 	if err != nil {
 		return s.dataFailed(log, id, tx, body, err)
 	}
-	signDomain, err := s.checkFromHeader(hdr, tx.from)
+	// Without a From field, the added one names the envelope sender, or
+	// the user for <>: that address's domain signs (sender.go).
+	author := tx.from
+	if author == "" {
+		author = user
+	}
+	signDomain, err := s.checkFromHeader(hdr, author)
 	if err != nil {
 		log.Warn("message refused: From header", "id", id, "from", tx.from, "reason", err.Error())
 		return reply(err)
 	}
+	added := addedFields(hdr, tx.from, tx.returnPath, user, id, s.opts.Hostname, t.date)
+	if added != "" {
+		log.Info("header fields added", "id", id, "fields", strings.Join(fieldNames(added), ","))
+	}
 	// The copy for other hosts has our Received field but no Return-Path
 	// (RFC 5321 §4.4: only the final delivery adds it); local copies get
-	// both.
+	// both. The added fields come before the client's, in every copy:
+	// the local ones, the queued one and so the one DKIM signs.
 	_, received, _ := strings.Cut(t.String(), "\r\n")
 	returnPath := "Return-Path: " + tx.returnPath + "\r\n"
-	content := io.MultiReader(strings.NewReader(received), bytes.NewReader(raw), br)
+	content := io.MultiReader(strings.NewReader(received), strings.NewReader(added), bytes.NewReader(raw), br)
 
 	if len(tx.remote) == 0 && (!s.opts.CopyToSent || s.opts.Outbound == nil) {
 		err = s.opts.Store.Deliver(c.ctx, tx.targets, io.MultiReader(strings.NewReader(returnPath), content))

@@ -168,7 +168,8 @@ func TestSubmissionQueuesRemote(t *testing.T) {
 	qdir := e.withQueue(&opts)
 	r := e.start(opts, false)
 	c := authed(t, e, r.addr)
-	msg := "From: Alice <alice@example.org>\r\nTo: bob@example.org, friend@elsewhere.example\r\nSubject: hi\r\n\r\nhello\r\n"
+	msg := "From: Alice <alice@example.org>\r\nTo: bob@example.org, friend@elsewhere.example\r\nSubject: hi\r\n" +
+		"Date: Thu, 03 Dec 2026 12:00:00 +0000\r\nMessage-ID: <hi@example.org>\r\n\r\nhello\r\n"
 	if err := c.Mail("alice@example.org", nil); err != nil {
 		t.Fatal(err)
 	}

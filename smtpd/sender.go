@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
@@ -95,12 +96,13 @@ func isBlankLine(line []byte) bool {
 }
 
 // checkFromHeader applies the policy to every address of every From field
-// and returns the domain of the first (the DKIM signing domain; the
-// envelope sender's when there is no From).
-func (s *session) checkFromHeader(h textproto.Header, envelopeFrom string) (string, error) {
+// and returns the domain of the first (the DKIM signing domain; that of
+// author, the address the From field added by addedFields names, when
+// there is no From).
+func (s *session) checkFromHeader(h textproto.Header, author string) (string, error) {
 	domain := ""
-	if at := strings.LastIndexByte(envelopeFrom, '@'); at >= 0 {
-		domain = strings.ToLower(envelopeFrom[at+1:])
+	if at := strings.LastIndexByte(author, '@'); at >= 0 {
+		domain = strings.ToLower(author[at+1:])
 	}
 	first := true
 	for _, v := range h.Values("From") {
@@ -123,4 +125,41 @@ func (s *session) checkFromHeader(h textproto.Header, envelopeFrom string) (stri
 		}
 	}
 	return domain, nil
+}
+
+// addedFields returns the header fields submission adds to a message that
+// lacks them, CRLF-ended, and the address the From field names (the one
+// found, or the one added). RFC 5322 §3.6 requires From and Date and asks
+// for Message-ID; RFC 6409 §8 lets the submission server complete what
+// the client left out (§8.2 Date, §8.3 Message-ID), as Postfix does. A
+// message without From would otherwise go out with no author, and past
+// the From policy: the added From is the envelope sender, which MAIL has
+// checked, or, for the null sender, the authenticated user.
+func addedFields(h textproto.Header, envelopeFrom, returnPath, user, id, hostname string, date time.Time) string {
+	var b strings.Builder
+	if !h.Has("From") {
+		if envelopeFrom == "" {
+			returnPath = "<" + user + ">"
+		}
+		b.WriteString("From: " + returnPath + "\r\n")
+	}
+	if !h.Has("Date") {
+		b.WriteString("Date: " + date.Format(time.RFC1123Z) + "\r\n") // RFC 5322 §3.3
+	}
+	if !h.Has("Message-Id") {
+		// RFC 5322 §3.6.4: unique; the queue id is 80 random bits.
+		b.WriteString("Message-ID: <" + id + "@" + hostname + ">\r\n")
+	}
+	return b.String()
+}
+
+// fieldNames lists the names of the CRLF-ended fields in fields, for the
+// log (the values hold addresses, which the log has already).
+func fieldNames(fields string) []string {
+	var names []string
+	for _, line := range strings.Split(strings.TrimSuffix(fields, "\r\n"), "\r\n") {
+		name, _, _ := strings.Cut(line, ":")
+		names = append(names, name)
+	}
+	return names
 }

@@ -62,7 +62,8 @@ func TestSubmissionAuthPlainStartTLS(t *testing.T) {
 	if err := c.Auth(sasl.NewPlainClient("", "Alice@Example.org", alicePass)); err != nil {
 		t.Fatal(err)
 	}
-	msg := "From: alice@example.org\r\nTo: bob@example.org\r\nSubject: hi\r\n\r\nhello bob\r\n"
+	msg := "From: alice@example.org\r\nTo: bob@example.org\r\nSubject: hi\r\n" +
+		"Date: Thu, 03 Dec 2026 12:00:00 +0000\r\nMessage-ID: <hi@example.org>\r\n\r\nhello bob\r\n"
 	id := send(t, c, "alice@example.org", []string{"bob@example.org"}, msg)
 	got := e.inbox("bob@example.org")
 	if len(got) != 1 {
