@@ -54,8 +54,11 @@ type libLogger struct{ log *slog.Logger }
 func (l libLogger) Printf(format string, args ...any) {
 	msg := strings.TrimSpace(fmt.Sprintf(format, args...))
 	level := slog.LevelDebug
-	if strings.HasPrefix(msg, "panic") {
+	switch {
+	case strings.HasPrefix(msg, "panic"):
 		level = slog.LevelError
+	case strings.Contains(msg, "imapd: a "):
+		level = slog.LevelWarn // the literal guard closed it (literalguard.go)
 	}
 	l.log.Log(context.Background(), level, "imap library", "detail", msg)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"runtime"
 	"strconv"
 	"sync"
@@ -51,6 +52,9 @@ type literalGuard struct {
 	cmds []*guardCmd // commands read and not yet answered, oldest first
 	cur  *guardCmd   // the command whose lines are being read, or nil
 	bad  bool        // tripped: every later write fails
+	// readErr, once set, fails every later read.
+	readErr error
+	conn    net.Conn // closed when a read is refused
 }
 
 // guardCmd is what the guard knows of one client command.
@@ -60,6 +64,8 @@ type guardCmd struct {
 	consumed bool // the session was handed its literal (APPEND): it was read
 	waitCont bool // its last line announced a synchronizing literal, no "+" yet
 	done     bool // its last line has been read
+	append   bool // an APPEND: its message literal may be big
+	nameLit  bool // an APPEND whose next literal is the mailbox name
 }
 
 var (
@@ -68,16 +74,27 @@ var (
 	errLiteralLeft = errors.New("imapd: a refused command left literal octets unread: closing the connection")
 	// errLongTag fails the read of a command that sends a literal under a
 	// tag too long for the guard to follow.
-	errLongTag = errors.New("imapd: a literal under a tag of more than 64 octets: closing the connection")
+	errLongTag = errors.New("imapd: a literal under a tag of more than 32 octets: closing the connection")
+	// errBigLiteral fails the read of a literal the library would refuse
+	// for its size and then misread (see clientLine).
+	errBigLiteral = errors.New("imapd: a literal over 4096 octets in a command other than APPEND's message: closing the connection")
 )
 
 // maxGuardQueue bounds the commands remembered while unanswered; a client
 // that pipelines more is past any real use, and the oldest are forgotten.
 const maxGuardQueue = 1024
 
-// maxGuardTag is the longest tag the guard follows (the framer keeps this
-// much of a line's start); real clients use a few octets.
-const maxGuardTag = 64
+// maxGuardTag is how much of a line's start the framer keeps: the tag (at
+// most maxTag octets when the command has a literal; real clients use a
+// few) and what follows it.
+const (
+	maxGuardTag = 64
+	maxTag      = 32
+)
+
+// maxBufferedLiteral is the largest literal the library takes for anything
+// but an APPEND message (imapserver's checkBufferedLiteral).
+const maxBufferedLiteral = 4096
 
 func newLiteralGuard(trace io.Writer) *literalGuard {
 	return &literalGuard{trace: trace}
@@ -100,8 +117,17 @@ func (g *literalGuard) Write(p []byte) (int, error) {
 	defer g.mu.Unlock()
 	if base := unsafe.SliceData(p); base != g.wbase || g.wbase == nil {
 		if calledByTeeReader() {
-			if !g.client.feed(p, g.clientLine, g.clientLiteral) {
-				return 0, errLongTag
+			// The refusal sticks, and the connection is closed: the
+			// library's first look for more input drops a read error,
+			// and would read on.
+			if g.readErr == nil {
+				g.readErr = g.client.feed(p, g.clientLine, g.clientLiteral)
+				if g.readErr != nil && g.conn != nil {
+					g.conn.Close()
+				}
+			}
+			if g.readErr != nil {
+				return 0, g.readErr
 			}
 			return len(p), nil
 		}
@@ -146,32 +172,51 @@ func calledByTeeReader() bool {
 }
 
 // clientLine handles one whole client line (its first octets and its
-// literal announcement, if any); false refuses it.
-func (g *literalGuard) clientLine(head []byte, lit literalHeader) bool {
+// literal announcement, if any); an error refuses it.
+//
+// A literal over 4096 octets anywhere but in APPEND's message is refused
+// here, before the library sees its header: the library would refuse it
+// without saying so (no "+", no answer) and read the literal's first
+// octets, or the client's next line, as the argument it expected, then
+// the rest as commands ("a DELETE {5000+}" with "Trash ..." inside would
+// delete Trash).
+func (g *literalGuard) clientLine(head []byte, lit literalHeader) error {
 	if g.cur == nil {
-		tag, _, found := bytes.Cut(head, []byte(" "))
-		if !found && len(head) >= maxGuardTag {
-			if lit.ok {
-				return false
-			}
+		tag, rest, found := bytes.Cut(head, []byte(" "))
+		if lit.ok && (!found || len(tag) > maxTag) {
+			return errLongTag
+		}
+		if !found {
 			tag = nil // not a tag we can follow; nothing to guard either
 		}
 		g.cur = &guardCmd{tag: string(bytes.TrimRight(tag, "\r\n"))}
+		if name, args, _ := bytes.Cut(rest, []byte(" ")); bytes.EqualFold(name, []byte("APPEND")) {
+			// The message is APPEND's last literal; its first may be
+			// the mailbox name ("a APPEND {5}").
+			g.cur.append = true
+			g.cur.nameLit = lit.ok && bytes.HasPrefix(args, []byte("{"))
+		}
 		if len(g.cmds) == maxGuardQueue {
 			g.cmds = g.cmds[1:]
 		}
 		g.cmds = append(g.cmds, g.cur)
 	}
-	switch {
-	case !lit.ok:
+	if !lit.ok {
 		g.cur.done = true
 		g.cur = nil
-	case lit.nonSync:
+		return nil
+	}
+	message := g.cur.append && !g.cur.nameLit
+	g.cur.nameLit = false
+	if !message && lit.size > maxBufferedLiteral {
+		return errBigLiteral
+	}
+	if lit.nonSync {
 		g.cur.sent = true
-	default:
+	} else {
 		g.cur.waitCont = true
 	}
-	return true
+	return nil
 }
 
 // clientLiteral is called with the first octets of a literal's data.
@@ -184,19 +229,19 @@ func (g *literalGuard) clientLiteral() {
 }
 
 // serverLine handles one whole server line.
-func (g *literalGuard) serverLine(head []byte, _ literalHeader) bool {
+func (g *literalGuard) serverLine(head []byte, _ literalHeader) error {
 	if bytes.HasPrefix(head, []byte("+")) {
 		if g.cur != nil {
 			g.cur.waitCont = false
 		}
-		return true
+		return nil
 	}
 	if bytes.HasPrefix(head, []byte("*")) || len(g.cmds) == 0 {
-		return true
+		return nil
 	}
 	tag, rest, ok := bytes.Cut(head, []byte(" "))
 	if !ok {
-		return true
+		return nil
 	}
 	i := -1
 	for k, c := range g.cmds {
@@ -206,7 +251,7 @@ func (g *literalGuard) serverLine(head []byte, _ literalHeader) bool {
 		}
 	}
 	if i < 0 {
-		return true // not a command we saw (or forgotten): nothing to judge
+		return nil // not a command we saw (or forgotten): nothing to judge
 	}
 	// Entries before it were continuation lines (IDLE's DONE, SASL
 	// responses), which are answered by nothing of their own.
@@ -217,7 +262,7 @@ func (g *literalGuard) serverLine(head []byte, _ literalHeader) bool {
 	}
 	if c.sent && (!c.done || !c.consumed && refusedAtLiteral(rest)) {
 		g.bad = true
-		return true
+		return nil
 	}
 	if c == g.cur {
 		// Answered before it was all read, with nothing of the literal
@@ -225,7 +270,7 @@ func (g *literalGuard) serverLine(head []byte, _ literalHeader) bool {
 		g.cur = nil
 		g.client.reset()
 	}
-	return true
+	return nil
 }
 
 // appendStarted records that the library has handed the session an APPEND
@@ -292,8 +337,8 @@ func (f *framer) reset() {
 
 // feed consumes p: line is called for each complete line with its start
 // and the literal it announces, lit (if not nil) when a literal's first
-// octets arrive. It stops, returning false, when line does.
-func (f *framer) feed(p []byte, line func(head []byte, h literalHeader) bool, lit func()) bool {
+// octets arrive. It stops at the first error line returns.
+func (f *framer) feed(p []byte, line func(head []byte, h literalHeader) error, lit func()) error {
 	for len(p) > 0 {
 		if f.literal > 0 {
 			if !f.inLit && lit != nil {
@@ -311,7 +356,7 @@ func (f *framer) feed(p []byte, line func(head []byte, h literalHeader) bool, li
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
 			f.keep(p)
-			return true
+			return nil
 		}
 		seg := p[:i+1]
 		p = p[i+1:]
@@ -321,16 +366,16 @@ func (f *framer) feed(p []byte, line func(head []byte, h literalHeader) bool, li
 			head, end = f.split.head, f.split.tail
 		}
 		h := parseLiteralHeader(end)
-		ok := line(head[:min(len(head), maxGuardTag)], h)
+		err := line(head[:min(len(head), maxGuardTag)], h)
 		f.split = nil
-		if !ok {
-			return false
+		if err != nil {
+			return err
 		}
 		if h.ok {
 			f.literal = h.size
 		}
 	}
-	return true
+	return nil
 }
 
 // keep adds seg to a line split across chunks: its first maxGuardTag

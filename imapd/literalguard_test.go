@@ -80,6 +80,12 @@ func TestLiteralInjectionRefused(t *testing.T) {
 				{"syntax", "a APPEND INBOX (\\Seen {120+}\r\n" + injectedLiteral(120) + "\r\n", "a BAD ", true},
 				// A synchronizing literal sent without waiting for "+".
 				{"eager", "a LOGIN {5000}\r\n" + injectedLiteral(5000) + " x\r\n", "", false},
+				// The library would take "Trash" from the literal as the
+				// name, and a waiting client's next line for a big
+				// synchronizing one.
+				{"delete", "a DELETE {5000+}\r\nTrash" + injectedLiteral(4995) + "\r\n", "", true},
+				{"sync", "a CREATE {5000}\r\nEvil\r\n", "", true},
+				{"mailbox literal", "a APPEND {5000+}\r\n" + injectedLiteral(5000) + " {3+}\r\nabc\r\n", "", true},
 			} {
 				r := dial()
 				if tc.loggedIn {
@@ -107,13 +113,14 @@ func TestLiteralInjectionRefused(t *testing.T) {
 				t.Errorf("the store changed:\nbefore %v\nafter  %v", before, after)
 			}
 			r := login()
-			if u := r.ok("l", `LIST "" "*"`); strings.Contains(strings.Join(u, "\n"), "Injected") || !strings.Contains(strings.Join(u, "\n"), "Trash") {
+			if u := r.ok("l", `LIST "" "*"`); strings.Contains(strings.Join(u, "\n"), "Injected") || strings.Contains(strings.Join(u, "\n"), "Evil") ||
+				!strings.Contains(strings.Join(u, "\n"), "Trash") {
 				t.Errorf("folders after the attempts: %q", u)
 			}
-			if n := len(e.logs.find("login")); n != 2+4 {
+			if n := len(e.logs.find("login")); n != 2+7 {
 				// setup, the final check, and one per logged-in case: the
 				// LOGINs inside the literals never ran.
-				t.Errorf("%d logins, want 6", n)
+				t.Errorf("%d logins, want 9", n)
 			}
 		})
 	}
@@ -203,6 +210,22 @@ func TestLiteralGuardSplitsAndLongTags(t *testing.T) {
 			t.Fatalf("first half: %v", err)
 		} else if err != errLiteralLeft && part != "a NO [TO" {
 			t.Fatalf("the refusal split across writes: %v", err)
+		}
+	}
+	// Literals the library would refuse for their size are refused at
+	// the read: anything over 4096 octets but an APPEND message.
+	for in, want := range map[string]error{
+		"a APPEND INBOX (\\Seen) {10000+}\r\n":      nil,
+		"a append INBOX {10000}\r\n":                nil,
+		"a APPEND {4096}\r\n":                       nil,
+		"a APPEND {4097}\r\n":                       errBigLiteral,
+		"a LOGIN {4097+}\r\n":                       errBigLiteral,
+		"a UID SEARCH TEXT {5000}\r\n":              errBigLiteral,
+		strings.Repeat("t", 33) + " LOGIN {1+}\r\n": errLongTag,
+	} {
+		g := newLiteralGuard(nil)
+		if _, err := io.ReadAll(io.TeeReader(strings.NewReader(in), g)); err != want {
+			t.Errorf("%.40q: %v, want %v", in, err, want)
 		}
 	}
 	long := strings.Repeat("t", 100)

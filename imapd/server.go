@@ -250,6 +250,7 @@ func (s *Server) serveConn(c net.Conn, o imapserver.Options, ip string) {
 	o.DebugWriter = guard
 	cc := newCorkConn(c)
 	cc.guard = guard
+	guard.conn = c
 	imapserver.New(&o).Serve(&oneConn{c: cc})
 }
 
