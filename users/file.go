@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // FileOptions configure a FileDB.
@@ -30,7 +32,16 @@ type FileOptions struct {
 	// NoCreate: a missing file (or directory) is not created but read as
 	// an empty database, for callers that only look, like `config check`.
 	NoCreate bool
+	// RecheckInterval is how long HasUser trusts the version in memory
+	// before it looks at the file again (one stat(2)); every other call
+	// looks each time. 0 means DefaultRecheckInterval; negative, every
+	// call.
+	RecheckInterval time.Duration
 }
+
+// DefaultRecheckInterval bounds how long a user deleted by another process
+// (`mailsuite user del`) keeps using the sessions open at the time.
+const DefaultRecheckInterval = time.Second
 
 // FileDB is the embedded users database: one JSON file (see store.go),
 // written atomically under an flock so that several processes (the server
@@ -48,6 +59,12 @@ type FileDB struct {
 
 	// writeFile is the atomic-write seam; tests replace it to fail.
 	writeFile func(path string, data []byte, prev fileSig) error
+
+	// For HasUser: the file was last looked at checked after epoch
+	// (monotonic clock).
+	recheck time.Duration
+	epoch   time.Time
+	checked atomic.Int64
 
 	mu      sync.RWMutex
 	domains map[string]bool // lower case
@@ -88,6 +105,11 @@ func OpenFile(path string, opts FileOptions) (*FileDB, error) {
 		delim:     opts.Delimiter,
 		writeFile: writeAtomic,
 		cur:       emptyDB(),
+		recheck:   opts.RecheckInterval,
+		epoch:     time.Now(),
+	}
+	if f.recheck == 0 {
+		f.recheck = DefaultRecheckInterval
 	}
 	f.SetDomains(opts.Domains)
 	if !opts.NoCreate {
@@ -207,6 +229,7 @@ func (f *FileDB) Reload() error {
 // and the last good snapshot is kept; a deleted file is an empty database.
 func (f *FileDB) snapshot() *db {
 	sig, err := statSig(f.path)
+	f.checked.Store(int64(time.Since(f.epoch)))
 	f.mu.RLock()
 	cur, same, bad := f.cur, sig == f.sig, f.badSig != nil && *f.badSig == sig
 	f.mu.RUnlock()
@@ -234,6 +257,22 @@ func (f *FileDB) snapshot() *db {
 	}
 	f.cur, f.sig, f.badSig = d, readSig, nil
 	return d
+}
+
+// HasUser reports whether user is an account. It looks at the file only
+// when no call has for RecheckInterval; in between it is a map lookup
+// under a read lock. A change made through f itself is seen at once.
+func (f *FileDB) HasUser(user string) bool {
+	var d *db
+	if f.recheck > 0 && time.Since(f.epoch)-time.Duration(f.checked.Load()) < f.recheck {
+		f.mu.RLock()
+		d = f.cur
+		f.mu.RUnlock()
+	} else {
+		d = f.snapshot()
+	}
+	_, ok := d.users[strings.ToLower(user)]
+	return ok
 }
 
 // update is the read-modify-write of every Admin method: under the lock

@@ -50,6 +50,12 @@ type DB interface {
 	// The error is for a failing database only; an address that is
 	// malformed, foreign or unknown is simply not allowed.
 	MaySendAs(user, address string) (bool, error)
+	// HasUser reports whether user (a canonical address, as Authenticate
+	// returns it) is still an account. The IMAP and POP3 sessions ask it
+	// before every command, so that a user deleted while connected loses
+	// access: it must be cheap, an in-memory lookup, and may see a change
+	// made by another process a moment late (FileOptions.RecheckInterval).
+	HasUser(user string) bool
 }
 
 // Alias is one alias and the addresses it expands to.
