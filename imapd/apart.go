@@ -65,13 +65,26 @@ func (p apartPanic) String() string { return fmt.Sprintf("%v\n%s", p.v, p.stack)
 // Close runs at the end of the connection, Idle on the library's IDLE
 // goroutine (idle.go) and the rest are small: they run where they are
 // called.
+//
+// Every command after login first makes sure that the user still exists
+// (accountRemoved, session.go); NOOP reaches the session only as Poll.
 func (a apartSession) Close() error { return a.ss.Close() }
 func (a apartSession) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	if err := a.ss.accountRemoved(); err != nil {
+		return err
+	}
 	return a.ss.Idle(w, stop)
 }
-func (a apartSession) AppendLimit() uint32                     { return a.ss.AppendLimit() }
-func (a apartSession) AuthenticateMechanisms() []string        { return a.ss.AuthenticateMechanisms() }
-func (a apartSession) Namespace() (*imap.NamespaceData, error) { return a.ss.Namespace() }
+
+func (a apartSession) AppendLimit() uint32              { return a.ss.AppendLimit() }
+func (a apartSession) AuthenticateMechanisms() []string { return a.ss.AuthenticateMechanisms() }
+
+func (a apartSession) Namespace() (*imap.NamespaceData, error) {
+	if err := a.ss.accountRemoved(); err != nil {
+		return nil, err
+	}
+	return a.ss.Namespace()
+}
 
 func (a apartSession) Login(username, password string) (err error) {
 	apart(func() { err = a.ss.Login(username, password) })
@@ -95,86 +108,137 @@ func (a apartSASL) Next(response []byte) (challenge []byte, done bool, err error
 }
 
 func (a apartSession) Select(name string, options *imap.SelectOptions) (d *imap.SelectData, err error) {
+	if err = a.ss.accountRemoved(); err != nil {
+		return nil, err
+	}
 	apart(func() { d, err = a.ss.Select(name, options) })
 	return d, err
 }
 
 func (a apartSession) Create(name string, options *imap.CreateOptions) (err error) {
+	if err = a.ss.accountRemoved(); err != nil {
+		return err
+	}
 	apart(func() { err = a.ss.Create(name, options) })
 	return err
 }
 
 func (a apartSession) Delete(name string) (err error) {
+	if err = a.ss.accountRemoved(); err != nil {
+		return err
+	}
 	apart(func() { err = a.ss.Delete(name) })
 	return err
 }
 
 func (a apartSession) Rename(name, newName string, options *imap.RenameOptions) (err error) {
+	if err = a.ss.accountRemoved(); err != nil {
+		return err
+	}
 	apart(func() { err = a.ss.Rename(name, newName, options) })
 	return err
 }
 
 func (a apartSession) Subscribe(name string) (err error) {
+	if err = a.ss.accountRemoved(); err != nil {
+		return err
+	}
 	apart(func() { err = a.ss.Subscribe(name) })
 	return err
 }
 
 func (a apartSession) Unsubscribe(name string) (err error) {
+	if err = a.ss.accountRemoved(); err != nil {
+		return err
+	}
 	apart(func() { err = a.ss.Unsubscribe(name) })
 	return err
 }
 
 func (a apartSession) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) (err error) {
+	if err = a.ss.accountRemoved(); err != nil {
+		return err
+	}
 	apart(func() { err = a.ss.List(w, ref, patterns, options) })
 	return err
 }
 
 func (a apartSession) Status(name string, options *imap.StatusOptions) (d *imap.StatusData, err error) {
+	if err = a.ss.accountRemoved(); err != nil {
+		return nil, err
+	}
 	apart(func() { d, err = a.ss.Status(name, options) })
 	return d, err
 }
 
 func (a apartSession) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (d *imap.AppendData, err error) {
+	if err = a.ss.accountRemoved(); err != nil {
+		return nil, err
+	}
 	apart(func() { d, err = a.ss.Append(name, r, options) })
 	return d, err
 }
 
 func (a apartSession) Poll(w *imapserver.UpdateWriter, allowExpunge bool) (err error) {
+	if err = a.ss.accountRemoved(); err != nil {
+		return err
+	}
 	apart(func() { err = a.ss.Poll(w, allowExpunge) })
 	return err
 }
 
 func (a apartSession) Unselect() (err error) {
+	if err = a.ss.accountRemoved(); err != nil {
+		return err
+	}
 	apart(func() { err = a.ss.Unselect() })
 	return err
 }
 
 func (a apartSession) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) (err error) {
+	if err = a.ss.accountRemoved(); err != nil {
+		return err
+	}
 	apart(func() { err = a.ss.Expunge(w, uids) })
 	return err
 }
 
 func (a apartSession) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (d *imap.SearchData, err error) {
+	if err = a.ss.accountRemoved(); err != nil {
+		return nil, err
+	}
 	apart(func() { d, err = a.ss.Search(kind, criteria, options) })
 	return d, err
 }
 
 func (a apartSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) (err error) {
+	if err = a.ss.accountRemoved(); err != nil {
+		return err
+	}
 	apart(func() { err = a.ss.Fetch(w, numSet, options) })
 	return err
 }
 
 func (a apartSession) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) (err error) {
+	if err = a.ss.accountRemoved(); err != nil {
+		return err
+	}
 	apart(func() { err = a.ss.Store(w, numSet, flags, options) })
 	return err
 }
 
 func (a apartSession) Copy(numSet imap.NumSet, dest string) (d *imap.CopyData, err error) {
+	if err = a.ss.accountRemoved(); err != nil {
+		return nil, err
+	}
 	apart(func() { d, err = a.ss.Copy(numSet, dest) })
 	return d, err
 }
 
 func (a apartSession) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) (err error) {
+	if err = a.ss.accountRemoved(); err != nil {
+		return err
+	}
 	apart(func() { err = a.ss.Move(w, numSet, dest) })
 	return err
 }

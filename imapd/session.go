@@ -149,6 +149,30 @@ func (ss *session) autologout() {
 	ss.conn.Bye("Autologout; idle for too long")
 }
 
+// errAccountRemoved ends a command refused by accountRemoved. The client
+// never sees it: the BYE has closed the connection.
+var errAccountRemoved = &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Your account was removed"}
+
+// accountRemoved is asked before every command after login (apart.go). A
+// user deleted since (`mailsuite user del`, from another process too)
+// gets a BYE, the connection closes and the command is not run (RFC 9051
+// §7.1.5: BYE, then the server closes). users.DB.HasUser is a lookup in
+// memory, which looks at the users file at most once a second.
+func (ss *session) accountRemoved() error {
+	if ss.user == "" || ss.srv.opts.Users.HasUser(ss.user) {
+		return nil
+	}
+	ss.mu.Lock()
+	sent := ss.byeSent
+	ss.byeSent = true
+	ss.mu.Unlock()
+	if !sent {
+		ss.log.Info("account removed; closing session")
+		ss.conn.Bye("Your account was removed; closing connection")
+	}
+	return errAccountRemoved
+}
+
 // shutdownTick is called by Shutdown every tick: a session in IDLE, or
 // that has not begun a command since the previous tick, gets its BYE now.
 // The quiet spell of one tick lets the library finish writing the tagged

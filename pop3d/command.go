@@ -80,6 +80,10 @@ func parseNumber(s string, bits int) (uint64, bool) {
 
 // dispatch runs one command line.
 func (ss *session) dispatch(line string) {
+	if ss.state == stateTransaction && !ss.srv.opts.Users.HasUser(ss.user) {
+		ss.accountRemoved()
+		return
+	}
 	cmd, err := parseCommand(line)
 	if err != nil {
 		switch {

@@ -263,6 +263,19 @@ func (ss *session) fail(line string) {
 	}
 }
 
+// accountRemoved ends the session of a user deleted since login
+// (`mailsuite user del`, from another process too), before the command
+// runs: users.DB.HasUser is asked before every command (a lookup in
+// memory, which looks at the users file at most once a second). No UPDATE
+// state (RFC 1939 §6): nothing marked is removed. RFC 3206 [SYS/PERM]:
+// trying again will not help.
+func (ss *session) accountRemoved() {
+	ss.endReason = "account removed"
+	ss.log.Info("account removed; closing session")
+	ss.reply("-ERR [SYS/PERM] your account was removed, closing connection")
+	ss.quit = true
+}
+
 // closeMaildrop releases the folder, account and login lock.
 func (ss *session) closeMaildrop() {
 	if ss.folder != nil {
