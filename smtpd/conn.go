@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -26,6 +28,7 @@ import (
 type conn struct {
 	srv    *Server
 	nc     net.Conn
+	in     *endConn // nc as go-smtp reads it, unless nc is a *tls.Conn
 	ip     netip.Addr
 	log    *slog.Logger
 	ctx    context.Context // ends with the connection, or at abort/forceClose
@@ -84,7 +87,12 @@ func (c *conn) serve() {
 	gs.AllowInsecureAuth = true
 	gs.ErrorLog = libLogger{c.log}
 
-	ln := &oneConnListener{conn: c.nc, waiting: make(chan struct{}), closed: make(chan struct{})}
+	lc := c.nc
+	if !c.isTLS() {
+		c.in = &endConn{Conn: c.nc}
+		lc = c.in // and under the *tls.Conn go-smtp makes at STARTTLS
+	}
+	ln := &oneConnListener{conn: lc, waiting: make(chan struct{}), closed: make(chan struct{})}
 	go gs.Serve(ln)
 	<-ln.waiting // the handler goroutine is started
 	gs.Shutdown(context.Background())
@@ -94,6 +102,34 @@ func (c *conn) serve() {
 func (c *conn) isTLS() bool {
 	_, ok := c.nc.(*tls.Conn)
 	return ok
+}
+
+// endConn is the client's connection, noting whether a read has found its
+// end. go-smtp copies a BDAT chunk with io.Copy from an io.LimitReader and
+// does not check the count: a connection that ends inside a chunk ends the
+// chunk as if it were whole, and at LAST the message (RFC 3030 §2: a chunk
+// is exactly the octets announced). go-smtp reads the connection only for
+// octets it still needs, so an end found before dataReader gets the end of
+// the message means the message was cut off (see ended).
+type endConn struct {
+	net.Conn
+	end atomic.Bool
+}
+
+func (c *endConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err == io.EOF {
+		c.end.Store(true)
+	}
+	return n, err
+}
+
+// ended reports whether go-smtp has read the end of the client's stream.
+// Not known for implicit TLS, where go-smtp must read the *tls.Conn
+// itself, nor for a TLS client that sent close_notify first: the *tls.Conn
+// then reports the end without reading ours.
+func (c *conn) ended() bool {
+	return c.in != nil && c.in.end.Load()
 }
 
 // oneConnListener hands out one connection, then blocks until closed.

@@ -134,6 +134,10 @@ func (d *dataReader) Read(p []byte) (int, error) {
 		// RFC 1870 §4: the advertised SIZE is the largest accepted.
 		err = smtp.ErrDataTooLarge
 	case err == nil:
+	case errors.Is(err, io.EOF) && d.c.ended():
+		// go-smtp's BDAT reader ends a chunk cut off by the end of
+		// the connection as if it were whole (conn.go, endConn).
+		err = io.ErrUnexpectedEOF
 	case errors.Is(err, io.EOF):
 		if !d.c.dataReceived() {
 			err = errShutdown
