@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"errors"
+	"io"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -23,6 +24,11 @@ var (
 		Type: imap.StatusResponseTypeNo,
 		Code: imap.ResponseCodeUnknownCTE,
 		Text: "Message contains NUL octets; encode binary parts (base64) and try again",
+	}
+	// Not seen in practice: the connection has ended.
+	errCutAppend = &imap.Error{
+		Type: imap.StatusResponseTypeBad,
+		Text: "Literal ended early; message not stored",
 	}
 )
 
@@ -54,7 +60,13 @@ func (ss *session) Append(name string, r imap.LiteralReader, options *imap.Appen
 	if r.Size() > ss.srv.opts.AppendLimit {
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig, Text: "Message too big"}
 	}
-	validity, uid, err := ss.account.Append(name, &nulGuard{r: r}, flags, date)
+	lit := &wholeLiteral{r: r, left: r.Size()}
+	validity, uid, err := ss.account.Append(name, &nulGuard{r: lit}, flags, date)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		// No one is left to answer.
+		ss.log.Debug("append cut off", "folder", name, "size", r.Size(), "received", r.Size()-lit.left)
+		return nil, errCutAppend
+	}
 	if errors.Is(err, errNULOctet) {
 		ss.log.Debug("append refused: NUL in message", "folder", name)
 		return nil, errNULAppend
@@ -64,4 +76,23 @@ func (ss *session) Append(name string, r imap.LiteralReader, options *imap.Appen
 	}
 	ss.log.Debug("appended", "folder", name, "uid", uid, "size", r.Size())
 	return &imap.AppendData{UID: imap.UID(uid), UIDValidity: validity}, nil
+}
+
+// wholeLiteral reads an APPEND literal and fails with io.ErrUnexpectedEOF
+// when the connection ends before the size the client announced (RFC 9051
+// §4.3: a literal is exactly that many octets). The library's literal
+// reader ends there as if the literal were whole; the store keeps nothing
+// of a message whose read failed.
+type wholeLiteral struct {
+	r    io.Reader
+	left int64
+}
+
+func (w *wholeLiteral) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	w.left -= int64(n)
+	if err == io.EOF && w.left > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
 }
