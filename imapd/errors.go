@@ -3,6 +3,7 @@ package imapd
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -66,7 +67,7 @@ func (ss *session) protoError(op string, ec errCtx, err error) error {
 	case errors.Is(err, mailbox.ErrExists):
 		out = no(imap.ResponseCodeAlreadyExists, "Mailbox already exists")
 	case errors.Is(err, mailbox.ErrBadName):
-		out = no(imap.ResponseCodeCannot, "Invalid mailbox name")
+		out = no(imap.ResponseCodeCannot, badNameText(err))
 	case errors.Is(err, mailbox.ErrCannot):
 		out = no(imap.ResponseCodeCannot, "Operation not permitted on this mailbox")
 	case errors.Is(err, mailbox.ErrHasChildren):
@@ -134,6 +135,32 @@ var (
 		Text: "Some messages were expunged meanwhile",
 	}
 )
+
+// badNameTexts say why a folder name was refused where the client (or its
+// user) can act on the reason; a "." above all, which is an ordinary
+// character in IMAP names (our delimiter is "/") but the Maildir++
+// hierarchy separator on disk (mailbox.ErrNameDot).
+var badNameTexts = []struct {
+	err  error
+	text string
+}{
+	{mailbox.ErrNameDot, `Folder names cannot contain "." in this store; use another character such as "-" or "_"`},
+	{mailbox.ErrNameTooLong, fmt.Sprintf("Folder name too long: the limit is %d bytes, parent folders included "+
+		"(a non-ASCII character takes several)", mailbox.MaxFolderNameBytes)},
+	{mailbox.ErrNameTooDeep, fmt.Sprintf("Folder name too deep: the limit is %d levels", mailbox.MaxFolderDepth)},
+	{mailbox.ErrNameWildcard, `Folder names cannot contain "*" or "%" (LIST wildcards)`},
+	{mailbox.ErrNameBackslash, `Folder names cannot contain "\"`},
+}
+
+// badNameText is the text for a mailbox.ErrBadName.
+func badNameText(err error) string {
+	for _, b := range badNameTexts {
+		if errors.Is(err, b.err) {
+			return b.text
+		}
+	}
+	return "Invalid mailbox name"
+}
 
 // badRequest is a tagged BAD: the command is wrong, the session goes on.
 func badRequest(text string) error {

@@ -32,16 +32,16 @@ func TestCreateRefusedLeavesNoParents(t *testing.T) {
 	r := e.rawLogin()
 	before := e.userDirs()
 	deep := strings.TrimSuffix(strings.Repeat("d/", 71), "/")
-	for _, name := range []string{
-		"p1/./x",                           // a "." component: the Maildir++ separator
-		"p2/q//x",                          // an empty component
-		"p3/a*",                            // a LIST wildcard
-		"p4/x/" + strings.Repeat("y", 300), // one component too long
-		deep,                               // 71 levels
+	for _, c := range []struct{ name, text string }{
+		{"p1/./x", textDot},                            // a "." component: the Maildir++ separator
+		{"p2/q//x", "Invalid mailbox name"},            // an empty component
+		{"p3/a*", textWildcard},                        // a LIST wildcard
+		{"p4/x/" + strings.Repeat("y", 300), textLong}, // one component too long
+		{deep, textDeep},                               // 71 levels
 	} {
-		_, tagged := r.cmd("c", `CREATE "`+name+`"`)
-		if tagged != "c NO [CANNOT] Invalid mailbox name" {
-			t.Errorf("CREATE %.20q: %q", name, tagged)
+		_, tagged := r.cmd("c", `CREATE "`+c.name+`"`)
+		if tagged != "c NO [CANNOT] "+c.text {
+			t.Errorf("CREATE %.20q: %q", c.name, tagged)
 		}
 	}
 	if after := e.userDirs(); !slices.Equal(after, before) {
@@ -62,6 +62,45 @@ func TestCreateRefusedLeavesNoParents(t *testing.T) {
 			t.Errorf("CREATE p5/q/x: %v", err)
 		}
 	}
+}
+
+// What a refused name is told. A "." is an ordinary character in IMAP
+// names (the delimiter is "/"), so the client is told why it cannot have
+// one here and what to use instead; the limits are named.
+const (
+	textDot      = `Folder names cannot contain "." in this store; use another character such as "-" or "_"`
+	textLong     = "Folder name too long: the limit is 254 bytes, parent folders included (a non-ASCII character takes several)"
+	textDeep     = "Folder name too deep: the limit is 64 levels"
+	textWildcard = `Folder names cannot contain "*" or "%" (LIST wildcards)`
+)
+
+func TestBadNameTexts(t *testing.T) {
+	e := newEnv(t, nil)
+	e.deliver(simple("one", "1"))
+	r := e.rawLogin()
+	r.ok("s", "SELECT INBOX")
+	before := e.userDirs()
+	for _, c := range []struct{ cmd, text string }{
+		{`CREATE "v1.2"`, textDot},
+		{`CREATE john.doe`, textDot},
+		{`CREATE "Lists/go.dev"`, textDot},
+		{`RENAME Drafts "a.b"`, textDot},
+		{`SUBSCRIBE "x.y"`, textDot},
+		{`CREATE "` + strings.Repeat("n", 300) + `"`, textLong},
+		{`CREATE "50%"`, textWildcard},
+		{`CREATE "a\\b"`, `Folder names cannot contain "\"`}, // a quoted "\\" is one backslash
+		{`COPY 1 "old.mail"`, textDot},
+	} {
+		if _, tagged := r.cmd("a", c.cmd); tagged != "a NO [CANNOT] "+c.text {
+			t.Errorf("%.40s: %q", c.cmd, tagged)
+		}
+	}
+	if after := e.userDirs(); !slices.Equal(after, before) {
+		t.Errorf("refused names changed the tree:\n before %q\n after  %q", before, after)
+	}
+	// The longest name allowed is allowed.
+	r.ok("b", `CREATE "`+strings.Repeat("n", 254)+`"`)
+	r.ok("c", `CREATE "v1-2"`)
 }
 
 // A name the library decodes but that holds a control character (here

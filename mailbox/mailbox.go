@@ -18,6 +18,7 @@ package mailbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -37,6 +38,29 @@ var (
 	ErrCannot      = errors.New("mailbox: operation not allowed on this folder")
 	ErrHasChildren = errors.New("mailbox: folder has children")
 	ErrClosed      = errors.New("mailbox: store is closed")
+)
+
+// Limits on folder names that a client is told about.
+const (
+	// MaxFolderNameBytes bounds a folder name with its parents and "/"
+	// separators, as stored: its directory name (".A.B", modified UTF-7,
+	// in which a non-ASCII character or "&" takes several bytes) must fit
+	// in one path component of 255 bytes.
+	MaxFolderNameBytes = maxDirName - 1
+	// MaxFolderDepth bounds the levels of a folder name ("A/B/C": 3).
+	MaxFolderDepth = maxFolderPath
+)
+
+// Kinds of ErrBadName whose reason a client can act on; each is also
+// ErrBadName (errors.Is).
+var (
+	// ErrNameDot: "." is the Maildir++ hierarchy separator on disk, so
+	// no folder name can hold one.
+	ErrNameDot       = fmt.Errorf("%w: contains \".\"", ErrBadName)
+	ErrNameTooLong   = fmt.Errorf("%w: longer than %d bytes", ErrBadName, MaxFolderNameBytes)
+	ErrNameTooDeep   = fmt.Errorf("%w: deeper than %d levels", ErrBadName, MaxFolderDepth)
+	ErrNameWildcard  = fmt.Errorf("%w: contains a LIST wildcard", ErrBadName)
+	ErrNameBackslash = fmt.Errorf("%w: contains a backslash", ErrBadName)
 )
 
 // System flags, as IMAP spells them. Any other flag is a keyword.

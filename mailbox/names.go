@@ -83,14 +83,19 @@ func (n folderName) parents() []folderName {
 // first component spelled INBOX in any case is canonicalised ("inbox/x" is
 // "INBOX/x", stored as ".INBOX.x").
 //
-// Refused with ErrBadName: empty names and components, a "." anywhere (it
-// is the on-disk hierarchy separator of Maildir++, so a literal dot is not
-// possible; we refuse rather than encode it), control characters and NUL,
-// invalid UTF-8, the IMAP LIST wildcards "*" and "%" (RFC 9051 §6.3.9), and
-// names whose directory would not fit in one path component.
+// Refused with ErrBadName: empty names and components, a "." anywhere
+// (ErrNameDot: it is the on-disk hierarchy separator of Maildir++, so a
+// literal dot is not possible; we refuse rather than encode it), control
+// characters and NUL, invalid UTF-8, the IMAP LIST wildcards "*" and "%"
+// (ErrNameWildcard, RFC 9051 §6.3.9), a backslash (ErrNameBackslash), more
+// than MaxFolderDepth levels (ErrNameTooDeep), and names whose directory
+// would not fit in one path component (ErrNameTooLong).
 func parseFolderName(name string) (folderName, error) {
 	bad := func(why string) (folderName, error) {
 		return folderName{}, fmt.Errorf("%w: %q: %s", ErrBadName, name, why)
+	}
+	badKind := func(kind error) (folderName, error) {
+		return folderName{}, fmt.Errorf("%w: %q", kind, name)
 	}
 	if strings.EqualFold(name, inboxName) {
 		return folderName{canon: inboxName}, nil
@@ -103,7 +108,7 @@ func parseFolderName(name string) (folderName, error) {
 	}
 	parts := strings.Split(name, "/")
 	if len(parts) > maxFolderPath {
-		return bad("too deep")
+		return badKind(ErrNameTooDeep)
 	}
 	enc := make([]string, len(parts))
 	for i, p := range parts {
@@ -113,11 +118,11 @@ func parseFolderName(name string) (folderName, error) {
 		for _, r := range p {
 			switch {
 			case r == '.':
-				return bad("dot in name")
+				return badKind(ErrNameDot)
 			case r == '*' || r == '%':
-				return bad("wildcard in name")
+				return badKind(ErrNameWildcard)
 			case r == '\\':
-				return bad("backslash in name")
+				return badKind(ErrNameBackslash)
 			case unicode.IsControl(r), r == utf8.RuneError, r == 0x2028, r == 0x2029:
 				return bad("control character")
 			}
@@ -135,7 +140,7 @@ func parseFolderName(name string) (folderName, error) {
 		return bad("contains the Maildir++ separator")
 	}
 	if len(dir) > maxDirName {
-		return bad("too long")
+		return badKind(ErrNameTooLong)
 	}
 	return folderName{canon: strings.Join(parts, "/"), parts: parts, dir: dir}, nil
 }

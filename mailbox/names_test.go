@@ -113,3 +113,48 @@ func TestFileNames(t *testing.T) {
 		t.Fatalf("%+v", fl)
 	}
 }
+
+// The refusals a client can act on are told apart (imapd gives each its
+// own text); each is still ErrBadName.
+func TestFolderNameRefusalKinds(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		kind error
+	}{
+		{"v1.2", ErrNameDot},
+		{"john.doe", ErrNameDot},
+		{"Lists/go.dev", ErrNameDot},
+		{"..", ErrNameDot},
+		{strings.Repeat("x", MaxFolderNameBytes+1), ErrNameTooLong},
+		{"a/" + strings.Repeat("x", MaxFolderNameBytes-1), ErrNameTooLong},
+		{strings.Repeat("é", 100), ErrNameTooLong}, // &AOk... : 3 bytes each
+		{strings.Repeat("a/", MaxFolderDepth) + "a", ErrNameTooDeep},
+		{"50%", ErrNameWildcard},
+		{"a*", ErrNameWildcard},
+		{`a\b`, ErrNameBackslash},
+	} {
+		_, err := parseFolderName(c.name)
+		if !errors.Is(err, c.kind) || !errors.Is(err, ErrBadName) {
+			t.Errorf("%.30q: %v, want %v", c.name, err, c.kind)
+		}
+	}
+	// The limits are where they say.
+	for _, ok := range []string{
+		strings.Repeat("x", MaxFolderNameBytes),
+		"a/" + strings.Repeat("x", MaxFolderNameBytes-2),
+		strings.Repeat("a/", MaxFolderDepth-1) + "a",
+	} {
+		if _, err := parseFolderName(ok); err != nil {
+			t.Errorf("%.30q (%d bytes) refused: %v", ok, len(ok), err)
+		}
+	}
+	// Other refusals are ErrBadName alone.
+	for _, name := range []string{"", "a//b", "x\x01y"} {
+		_, err := parseFolderName(name)
+		for _, kind := range []error{ErrNameDot, ErrNameTooLong, ErrNameTooDeep, ErrNameWildcard, ErrNameBackslash} {
+			if errors.Is(err, kind) {
+				t.Errorf("%q: %v", name, err)
+			}
+		}
+	}
+}
