@@ -1,7 +1,9 @@
 package smtpd
 
 import (
+	"crypto/tls"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -86,6 +88,54 @@ func TestBDATCutOffStartTLS(t *testing.T) {
 	tcp.Close()
 	waitConnsGone(t, r)
 	e.wantNoMail()
+}
+
+// Under implicit TLS (submissions, port 465), a client whose TCP
+// connection ends in the middle of the last chunk, with and without a TLS
+// close_notify first.
+func TestBDATCutOffImplicitTLS(t *testing.T) {
+	for _, notify := range []bool{false, true} {
+		t.Run(fmt.Sprintf("close_notify=%v", notify), func(t *testing.T) {
+			e := newEnv(t)
+			opts := e.options(Submission)
+			qdir := e.withQueue(&opts)
+			r := e.start(opts, true)
+			c := dialRaw(t, r.addr, e.clientTLS)
+			c.cmd("EHLO client.example")
+			c.expect("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00alice@example.org\x00"+alicePass)),
+				"235 2.0.0 Authentication succeeded")
+			bdatTo(c, "alice@example.org", "bob@example.org", "friend@elsewhere.example")
+			c.nc.Write([]byte("BDAT 1000 LAST\r\nFrom: alice@example.org\r\n" + fragment))
+			if notify {
+				c.nc.Close() // close_notify, then the TCP close
+			} else {
+				c.nc.(*tls.Conn).NetConn().Close()
+			}
+			waitConnsGone(t, r)
+			e.wantNoMail()
+			if recs, err := queue.List(qdir); err != nil || len(recs) != 0 {
+				t.Errorf("queued %d messages (%v), want none", len(recs), err)
+			}
+		})
+	}
+}
+
+// A whole BDAT message from a client that closes its side at once after
+// LAST, under implicit TLS, and a DATA message followed by QUIT and a close
+// before the answers are read: a whole message is delivered either way
+// when the client is still there or DATA's final dot proves it whole.
+func TestDataWholeThenClose(t *testing.T) {
+	e := newEnv(t)
+	r := e.start(e.options(Inbound), false)
+	c := dialRaw(t, r.addr, nil)
+	c.cmd("EHLO client.example")
+	c.expectPrefix("MAIL FROM:<a@x.net>", "250 ")
+	c.expectPrefix("RCPT TO:<alice@example.org>", "250 ")
+	c.expectPrefix("DATA", "354 ")
+	c.nc.Write([]byte(fragment + "\r\n.\r\nQUIT\r\n"))
+	c.nc.Close()
+	waitConnsGone(t, r)
+	waitFor(t, "the message to be delivered", func() bool { return strings.Contains(e.logs.String(), "msg=delivered") })
 }
 
 // On submission the cut-off message reaches neither the local recipient

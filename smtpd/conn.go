@@ -3,6 +3,7 @@ package smtpd
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -124,12 +126,43 @@ func (c *endConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// ended reports whether go-smtp has read the end of the client's stream.
-// Not known for implicit TLS, where go-smtp must read the *tls.Conn
-// itself, nor for a TLS client that sent close_notify first: the *tls.Conn
-// then reports the end without reading ours.
-func (c *conn) ended() bool {
-	return c.in != nil && c.in.end.Load()
+// ended reports whether the client's stream has ended: go-smtp has read
+// its end (endConn), or, for a BDAT message (bdat), the TCP connection
+// under any TLS has been closed by the client (peerClosed). The second
+// covers implicit TLS, where go-smtp must read the *tls.Conn itself, and a
+// client that dies under STARTTLS after go-smtp's last read. It is not
+// asked for DATA, whose end is proven by its final "." line (a client may
+// send QUIT and close before it reads our answer).
+func (c *conn) ended(bdat bool) bool {
+	if c.in != nil && c.in.end.Load() {
+		return true
+	}
+	return bdat && peerClosed(c.nc)
+}
+
+// peerClosed reports, without taking anything from the stream, whether
+// the peer has closed the TCP connection under nc (and any TLS over it):
+// a peek finds its end, or a reset, with no octet before it.
+func peerClosed(nc net.Conn) bool {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	closed := false
+	rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		closed = n == 0 && err == nil || errors.Is(err, syscall.ECONNRESET)
+		return true // never wait
+	})
+	return closed
 }
 
 // oneConnListener hands out one connection, then blocks until closed.

@@ -104,12 +104,14 @@ type dataReader struct {
 	n        int64
 	err      error
 	received bool // the end of the message was read and passed on
+	bdat     bool // go-smtp passes a BDAT message through an io.Pipe
 }
 
 // newDataReader starts a Data call on c reading r.
 func newDataReader(r io.Reader, c *conn) *dataReader {
 	c.dataStarted()
-	d := &dataReader{r: r, c: c, timeout: c.srv.opts.ReadTimeout, limit: c.srv.opts.MaxMessageSize}
+	_, bdat := r.(*io.PipeReader)
+	d := &dataReader{r: r, c: c, timeout: c.srv.opts.ReadTimeout, limit: c.srv.opts.MaxMessageSize, bdat: bdat}
 	d.setDeadline()
 	return d
 }
@@ -134,9 +136,9 @@ func (d *dataReader) Read(p []byte) (int, error) {
 		// RFC 1870 §4: the advertised SIZE is the largest accepted.
 		err = smtp.ErrDataTooLarge
 	case err == nil:
-	case errors.Is(err, io.EOF) && d.c.ended():
+	case errors.Is(err, io.EOF) && d.c.ended(d.bdat):
 		// go-smtp's BDAT reader ends a chunk cut off by the end of
-		// the connection as if it were whole (conn.go, endConn).
+		// the connection as if it were whole (conn.go, ended).
 		err = io.ErrUnexpectedEOF
 	case errors.Is(err, io.EOF):
 		if !d.c.dataReceived() {
