@@ -147,3 +147,42 @@ func buildInfo(sys uint8, extra string) string {
 	sort.Slice(letters, func(i, j int) bool { return letters[i] < letters[j] })
 	return "2," + string(letters)
 }
+
+// deliveredBefore orders unique names by what they tell of delivery time:
+// the seconds, then the microseconds after "M" and the counter after "Q"
+// (ours and Dovecot's: "1733300000.M99999P12Q3..."), compared as numbers,
+// since "M99999" sorts after "M100000" as text. A part a name lacks counts
+// as 0 (so a name with no time goes first); ties go in text order.
+func deliveredBefore(a, b string) bool {
+	ka, kb := deliveryKey(a), deliveryKey(b)
+	for i := range ka {
+		if ka[i] != kb[i] {
+			return ka[i] < kb[i]
+		}
+	}
+	return a < b
+}
+
+// deliveryKey is seconds, microseconds and counter of a unique name, each
+// 0 where it is missing.
+func deliveryKey(name string) [3]uint64 {
+	var k [3]uint64
+	secs, rest, _ := strings.Cut(name, ".")
+	k[0] = leadingNumber(secs)
+	if part, ok := strings.CutPrefix(rest, "M"); ok {
+		k[1] = leadingNumber(part)
+	}
+	if i := strings.Index(rest, "Q"); i >= 0 {
+		k[2] = leadingNumber(rest[i+1:])
+	}
+	return k
+}
+
+// leadingNumber is the decimal number s starts with (0 for none; capped).
+func leadingNumber(s string) uint64 {
+	var n uint64
+	for i := 0; i < len(s) && i < 19 && s[i] >= '0' && s[i] <= '9'; i++ {
+		n = n*10 + uint64(s[i]-'0')
+	}
+	return n
+}

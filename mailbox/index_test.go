@@ -358,3 +358,24 @@ func TestIndexHeaderLost(t *testing.T) {
 		}
 	}
 }
+
+// A rebuilt index numbers new files in delivery order, which their names
+// give as numbers, not as text ("M99999" is before "M100000").
+func TestDeliveredBefore(t *testing.T) {
+	ordered := []string{
+		"x-imported-by-hand", // no time in it: first
+		"1733300000.M9P1Q9R00.host",
+		"1733300000.M99999P1Q1R00.host",
+		"1733300000.M100000P1Q2R00.host",
+		"1733300000.M100000P1Q10R00.host",
+		"1733300001.M5P1Q3R00.host",
+		"1733300001.M5P1Q3R01.host",
+	}
+	for i := range ordered {
+		for j := range ordered {
+			if got := deliveredBefore(ordered[i], ordered[j]); got != (i < j) {
+				t.Errorf("deliveredBefore(%q, %q) = %v", ordered[i], ordered[j], got)
+			}
+		}
+	}
+}

@@ -81,8 +81,8 @@ func (f *folderState) rescanLocked(now time.Time, newNs, curNs int64) error {
 	for key := range files {
 		newNames = append(newNames, key)
 	}
-	// New files get UIDs in name order, which starts with delivery time.
-	sort.Strings(newNames)
+	// New files get UIDs in delivery order, as their names tell it.
+	sort.Slice(newNames, func(i, j int) bool { return deliveredBefore(newNames[i], newNames[j]) })
 	var fresh []*message
 	for _, key := range newNames {
 		fe := files[key]
