@@ -6,8 +6,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -158,7 +160,7 @@ func hashPassword(password string, p HashParams) string {
 		time:    p.Time,
 		threads: p.Threads,
 		salt:    salt,
-		key:     argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, p.KeyLen),
+		key:     idKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, p.KeyLen),
 	}
 	return h.String()
 }
@@ -202,6 +204,29 @@ func verifyPassword(stored, password string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	got := argon2.IDKey([]byte(password), h.salt, h.time, h.memory, h.threads, uint32(len(h.key)))
+	got := idKey([]byte(password), h.salt, h.time, h.memory, h.threads, uint32(len(h.key)))
 	return subtle.ConstantTimeCompare(got, h.key) == 1, nil
+}
+
+// hashSlots bounds the argon2id computations that run at once to the
+// number of CPUs. Each takes its memory parameter (19 MiB by default) as
+// its work area, so a burst of logins (a phone reconnecting with several
+// connections, a thousand IDLE sessions opening at once) would otherwise
+// hold that much per login at the same time, and the Go runtime returns
+// it to the system only slowly; more at once would not finish sooner, the
+// hash being CPU-bound.
+var hashSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
+
+// hashesRunning counts computations in idKey (tests).
+var hashesRunning, hashesPeak atomic.Int32
+
+// idKey is argon2.IDKey within a hashSlots slot.
+func idKey(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+	hashSlots <- struct{}{}
+	defer func() { <-hashSlots }()
+	n := hashesRunning.Add(1)
+	defer hashesRunning.Add(-1)
+	for peak := hashesPeak.Load(); n > peak && !hashesPeak.CompareAndSwap(peak, n); peak = hashesPeak.Load() {
+	}
+	return argon2.IDKey(password, salt, time, memory, threads, keyLen)
 }

@@ -3,6 +3,7 @@ package users
 import (
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -135,4 +136,26 @@ func FuzzParseArgon2id(f *testing.F) {
 			t.Fatalf("parse(%q) re-encodes as %q", s, h.String())
 		}
 	})
+}
+
+// However many logins check a password at once, no more argon2id
+// computations run together than there are CPUs, each holding its work
+// area (hashSlots).
+func TestHashConcurrencyBounded(t *testing.T) {
+	stored := hashPassword("secret-password", HashParams{Time: 1, MemoryKiB: 4096})
+	hashesPeak.Store(0)
+	var wg sync.WaitGroup
+	for i := 0; i < 4*cap(hashSlots)+4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if ok, err := verifyPassword(stored, "secret-password"); !ok || err != nil {
+				t.Errorf("verify: %v %v", ok, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if peak := hashesPeak.Load(); peak > int32(cap(hashSlots)) || peak < 1 {
+		t.Errorf("%d argon2id computations at once, want 1..%d", peak, cap(hashSlots))
+	}
 }
