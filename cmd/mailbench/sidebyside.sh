@@ -230,12 +230,30 @@ chmod -R u+w "$WORK/peers"
 "$PEERS" setup postfix
 "$PEERS" start postfix
 ms_setup
+# The same password hashing on both IMAP/POP3 servers: Dovecot's test users
+# get mailsuite's own argon2id hashes (its {ARGON2ID} scheme verifies the
+# same PHC strings), so that a LOGIN costs the same work on both.
+# PEER_PLAIN=1 keeps the peers' plain-text passwords.
+if [ "${PEER_PLAIN:-0}" != 1 ]; then
+  python3 - "$MS_DIR/data/users.db" "$ROOT/dovecot/users" <<'PY'
+import json, sys
+users = json.load(open(sys.argv[1]))["users"]
+with open(sys.argv[2], "w") as out:
+    for addr, u in sorted(users.items()):
+        out.write("%s:{ARGON2ID}%s::::::\n" % (addr.split("@")[0], u["password"]))
+PY
+fi
 ms_start
 
 {
   echo "# sidebyside.sh $(date -u +%FT%TZ) on $(uname -srm), $(nproc) cores, $(free -g | awk '/^Mem/ {print $2}') GiB"
   echo "# mailsuite $MS_LABEL, $(go version | cut -d' ' -f3)"
   echo "# dovecot $(dovecot --version), postfix $(postconf -dh mail_version)"
+  if [ "${PEER_PLAIN:-0}" != 1 ]; then
+    echo "# Dovecot's users have mailsuite's argon2id hashes (m=19456,t=2,p=1)"
+  else
+    echo "# Dovecot's users have plain-text passwords"
+  fi
 } | tee -a "$RESULTS"
 
 # ---- the disk's ceiling ----------------------------------------------------
