@@ -109,6 +109,7 @@ type searchMsg struct {
 	info     mailbox.MessageInfo
 	src      *msgSource
 	meta     *msgMeta
+	head     *entity // the header alone, for HEADER keys
 	scanned  bool
 	bodyHits map[string]bool
 	textHits map[string]bool
@@ -170,12 +171,12 @@ func (sr *searcher) match(m *searchMsg, c *imap.SearchCriteria) (bool, error) {
 		}
 	}
 	if len(c.Header) > 0 {
-		meta, err := sr.headers(m)
+		head, err := sr.header(m)
 		if err != nil {
 			return false, err
 		}
 		for _, h := range c.Header {
-			if !headerHas(meta.layout, h.Key, h.Value) {
+			if !headerHas(head, h.Key, h.Value) {
 				return false, nil
 			}
 		}
@@ -233,16 +234,31 @@ func (sr *searcher) meta(m *searchMsg) (*msgMeta, error) {
 	return m.meta, nil
 }
 
-// headers is meta with every header field of the message (HEADER).
-func (sr *searcher) headers(m *searchMsg) (*msgMeta, error) {
-	if m.meta == nil || m.meta.trimmed {
-		meta, err := sr.ss.meta(sr.source(m), m.info, false, true)
-		if err != nil {
-			return nil, err
-		}
-		m.meta = meta
+// header is the message's top-level entity with every header field, for
+// HEADER keys: from a structure already at hand that kept them all, or
+// read from the file's header alone. It is not cached: a HEADER search of
+// a big folder would otherwise push every message's structure through the
+// shared cache (and its size limit) and parse envelopes nobody asked for.
+func (sr *searcher) header(m *searchMsg) (*entity, error) {
+	if m.meta != nil && !m.meta.trimmed {
+		return m.meta.layout, nil
 	}
-	return m.meta, nil
+	if m.head != nil {
+		return m.head, nil
+	}
+	src := sr.source(m)
+	size, err := src.Size()
+	if err != nil {
+		return nil, err
+	}
+	r, err := src.at(0, size)
+	if err != nil {
+		return nil, err
+	}
+	if m.head, err = parseHead(r, size); err != nil {
+		return nil, err
+	}
+	return m.head, nil
 }
 
 // scan searches the message text once for every BODY and TEXT string of
