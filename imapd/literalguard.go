@@ -66,6 +66,7 @@ type guardCmd struct {
 	done     bool // its last line has been read
 	append   bool // an APPEND: its message literal may be big
 	nameLit  bool // an APPEND whose next literal is the mailbox name
+	afterMsg bool // an APPEND whose message literal has been announced
 }
 
 var (
@@ -78,6 +79,9 @@ var (
 	// errBigLiteral fails the read of a literal the library would refuse
 	// for its size and then misread (see clientLine).
 	errBigLiteral = errors.New("imapd: a literal over 4096 octets in a command other than APPEND's message: closing the connection")
+	// errAfterMessage fails the read of anything but the line's end after
+	// an APPEND message.
+	errAfterMessage = errors.New("imapd: text after an APPEND message literal: closing the connection")
 )
 
 // maxGuardQueue bounds the commands remembered while unanswered; a client
@@ -201,12 +205,21 @@ func (g *literalGuard) clientLine(head []byte, lit literalHeader) error {
 		}
 		g.cmds = append(g.cmds, g.cur)
 	}
+	if g.cur.afterMsg {
+		// RFC 9051 APPEND: the message literal ends the command (")"
+		// first after RFC 6855's "UTF8 (~{n}"). The library would store
+		// the message, then drop the rest of the line and never answer.
+		if h := string(head); h != "\r\n" && h != ")\r\n" {
+			return errAfterMessage
+		}
+	}
 	if !lit.ok {
 		g.cur.done = true
 		g.cur = nil
 		return nil
 	}
 	message := g.cur.append && !g.cur.nameLit
+	g.cur.afterMsg = message
 	g.cur.nameLit = false
 	if !message && lit.size > maxBufferedLiteral {
 		return errBigLiteral

@@ -228,6 +228,20 @@ func TestLiteralGuardSplitsAndLongTags(t *testing.T) {
 			t.Errorf("%.40q: %v, want %v", in, err, want)
 		}
 	}
+	// After an APPEND message only the line's end may come (")" first
+	// after RFC 6855's UTF8 form).
+	for in, want := range map[string]error{
+		"a APPEND INBOX {3+}\r\nabc\r\n":               nil,
+		"a APPEND INBOX UTF8 (~{3+}\r\nabc)\r\n":       nil,
+		"a APPEND {5+}\r\nINBOX {3+}\r\nabc\r\n":       nil,
+		"a APPEND INBOX {3+}\r\nabc extra garbage\r\n": errAfterMessage,
+		"a APPEND INBOX {3+}\r\nabc {5+}\r\nhello\r\n": errAfterMessage,
+	} {
+		g := newLiteralGuard(nil)
+		if _, err := io.ReadAll(io.TeeReader(strings.NewReader(in), g)); err != want {
+			t.Errorf("%q: %v, want %v", in, err, want)
+		}
+	}
 	long := strings.Repeat("t", 100)
 	g = newLiteralGuard(nil)
 	if _, err := io.ReadAll(io.TeeReader(strings.NewReader(long+" NOOP\r\n"), g)); err != nil {
@@ -281,4 +295,24 @@ func FuzzLiteralGuard(f *testing.F) {
 			t.Fatalf("whole: read %v write %v; in pieces of %d: read %v write %v", r1, w1, step%16+1, r2, w2)
 		}
 	})
+}
+
+// Text after an APPEND message literal (the library would store the
+// message, drop the text and never answer): the connection is closed and,
+// when the text comes with the message, nothing is stored.
+func TestAppendTextAfterLiteral(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.rawLogin()
+	r.ok("s", "SELECT INBOX")
+	before := e.diskContents()
+	msg := "Subject: x\r\n\r\nbody\r\n"
+	r.send(fmt.Sprintf("c APPEND INBOX {%d}", len(msg)))
+	if l := r.line(); l != "+ Ready for literal data" {
+		t.Fatalf("continuation: %q", l)
+	}
+	io.WriteString(r.conn, msg+" extra garbage\r\nd NOOP\r\n")
+	r.expectClosed()
+	if got := e.diskContents(); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Errorf("the APPEND with text after its literal was stored")
+	}
 }

@@ -60,7 +60,7 @@ func TestAccountRemovedEndsSessions(t *testing.T) {
 		"STORE 1 +FLAGS (\\Deleted)",
 		"EXPUNGE",
 		"CREATE Projects",
-		"APPEND INBOX {11+}\r\nSubject: x\r\n",
+		"APPEND INBOX {12+}\r\nSubject: x\r\n",
 		"SELECT INBOX",
 		"LIST \"\" *",
 		"NOOP",
