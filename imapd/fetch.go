@@ -329,11 +329,7 @@ func (ss *session) meta(src *msgSource, info mailbox.MessageInfo, full, allHeade
 			}
 		}
 	}
-	size, err := src.Size()
-	if err != nil {
-		return nil, err
-	}
-	r, err := src.at(0, size)
+	r, size, err := src.whole()
 	if err != nil {
 		return nil, err
 	}

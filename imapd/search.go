@@ -246,12 +246,7 @@ func (sr *searcher) header(m *searchMsg) (*entity, error) {
 	if m.head != nil {
 		return m.head, nil
 	}
-	src := sr.source(m)
-	size, err := src.Size()
-	if err != nil {
-		return nil, err
-	}
-	r, err := src.at(0, size)
+	r, size, err := sr.source(m).whole()
 	if err != nil {
 		return nil, err
 	}

@@ -56,6 +56,16 @@ func (s *msgSource) Size() (int64, error) {
 	return s.size, nil
 }
 
+// whole returns a reader of the whole message from its start, and its size.
+func (s *msgSource) whole() (io.Reader, int64, error) {
+	size, err := s.Size()
+	if err != nil {
+		return nil, 0, err
+	}
+	r, err := s.at(0, size)
+	return r, size, err
+}
+
 // at returns a reader at offset start, reading at most n octets.
 func (s *msgSource) at(start, n int64) (io.Reader, error) {
 	if s.rc == nil || start < s.pos {
