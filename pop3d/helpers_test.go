@@ -139,7 +139,13 @@ func (e *env) deliver(msgs ...string) []string {
 // read-only handle: infos, UIDVALIDITY and each message's content.
 func (e *env) inbox() ([]mailbox.MessageInfo, uint32, [][]byte) {
 	e.t.Helper()
-	acct, err := e.store.Account(testUser)
+	return e.inboxOf(testUser)
+}
+
+// inboxOf is inbox for any user.
+func (e *env) inboxOf(user string) ([]mailbox.MessageInfo, uint32, [][]byte) {
+	e.t.Helper()
+	acct, err := e.store.Account(user)
 	if err != nil {
 		e.t.Fatalf("Account: %v", err)
 	}

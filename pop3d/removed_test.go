@@ -3,7 +3,6 @@ package pop3d
 import (
 	"context"
 	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,29 +15,10 @@ import (
 // of each message.
 func (e *env) folderDump(user string) string {
 	e.t.Helper()
-	acct, err := e.store.Account(user)
-	if err != nil {
-		e.t.Fatalf("Account: %v", err)
-	}
-	defer acct.Close()
-	f, err := acct.Open("INBOX", true)
-	if err != nil {
-		e.t.Fatalf("Open INBOX: %v", err)
-	}
-	defer f.Close()
-	infos, err := f.Messages()
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	infos, _, bodies := e.inboxOf(user)
 	var b strings.Builder
-	for _, in := range infos {
-		rc, _, err := f.Open(in.UID)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		data, _ := io.ReadAll(rc)
-		rc.Close()
-		fmt.Fprintf(&b, "%d %v %q\n", in.UID, in.Flags, data)
+	for i, in := range infos {
+		fmt.Fprintf(&b, "%d %v %q\n", in.UID, in.Flags, bodies[i])
 	}
 	return b.String()
 }
