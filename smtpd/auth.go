@@ -19,7 +19,7 @@ const (
 // authAllowed reports whether AUTH may run on this connection now: over TLS,
 // or in plaintext when the admin allowed it and the client is on loopback.
 func (s *session) authAllowed() bool {
-	if _, isTLS := s.sc.TLSConnectionState(); isTLS {
+	if _, isTLS := s.c.tlsState(s.sc); isTLS {
 		return true
 	}
 	return s.opts.AllowPlaintext && s.c.ip.IsLoopback()

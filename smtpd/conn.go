@@ -23,14 +23,13 @@ import (
 // go-smtp has no per-connection hooks: its Server serves a listener and
 // tells nobody when a connection ends, and its Shutdown waits for idle
 // connections until their read timeout. To know when each connection ends
-// (for MaxConnections and Shutdown) while leaving the net.Conn untouched (go
-// detects TLS by the *tls.Conn type), each connection gets its own go-smtp
+// (for MaxConnections and Shutdown), each connection gets its own go-smtp
 // Server over a one-connection listener; that Server's Shutdown returns
 // exactly when the connection's handler has returned.
 type conn struct {
 	srv    *Server
 	nc     net.Conn
-	in     *endConn // nc as go-smtp reads it, unless nc is a *tls.Conn
+	in     *endConn // nc as go-smtp reads it
 	ip     netip.Addr
 	log    *slog.Logger
 	ctx    context.Context // ends with the connection, or at abort/forceClose
@@ -89,25 +88,60 @@ func (c *conn) serve() {
 	gs.AllowInsecureAuth = true
 	gs.ErrorLog = libLogger{c.log}
 
-	lc := c.nc
-	if !c.isTLS() {
-		c.in = &endConn{Conn: c.nc}
-		lc = c.in // and under the *tls.Conn go-smtp makes at STARTTLS
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		// Implicit TLS: the handshake is ours, so that go-smtp reads the
+		// plaintext through endConn (below) and sees its end, a
+		// close_notify included. go-smtp then does not know the
+		// connection is TLS: it must not offer STARTTLS on it, and our
+		// session asks c.isTLS (sessionTLS).
+		gs.TLSConfig = nil
+		if err := c.handshake(tc); err != nil {
+			c.log.Info("TLS handshake failed", "error", err.Error())
+			return
+		}
 	}
-	ln := &oneConnListener{conn: lc, waiting: make(chan struct{}), closed: make(chan struct{})}
+	// go-smtp reads the client through endConn: the connection itself, the
+	// plaintext over implicit TLS, and under the *tls.Conn go-smtp makes at
+	// STARTTLS.
+	c.in = &endConn{Conn: c.nc}
+	ln := &oneConnListener{conn: c.in, waiting: make(chan struct{}), closed: make(chan struct{})}
 	go gs.Serve(ln)
 	<-ln.waiting // the handler goroutine is started
 	gs.Shutdown(context.Background())
 	c.log.Debug("connection closed")
 }
 
+// isTLS reports whether the connection is implicit TLS (STARTTLS is
+// go-smtp's: see sessionTLS).
 func (c *conn) isTLS() bool {
 	_, ok := c.nc.(*tls.Conn)
 	return ok
 }
 
-// endConn is the client's connection, noting whether a read has found its
-// end. go-smtp copies a BDAT chunk with io.Copy from an io.LimitReader and
+// handshake runs the implicit-TLS handshake under the read and write
+// timeouts, as go-smtp does for a *tls.Conn it is given.
+func (c *conn) handshake(tc *tls.Conn) error {
+	o := c.srv.opts
+	if o.ReadTimeout > 0 {
+		tc.SetReadDeadline(time.Now().Add(o.ReadTimeout))
+	}
+	if o.WriteTimeout > 0 {
+		tc.SetWriteDeadline(time.Now().Add(o.WriteTimeout))
+	}
+	return tc.Handshake()
+}
+
+// tlsState is the TLS state of the connection go-smtp serves: implicit TLS
+// (our handshake), or the *tls.Conn go-smtp made at STARTTLS.
+func (c *conn) tlsState(sc *smtp.Conn) (tls.ConnectionState, bool) {
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		return tc.ConnectionState(), true
+	}
+	return sc.TLSConnectionState()
+}
+
+// endConn is the client's connection (its plaintext, under implicit TLS),
+// noting whether a read has found its end. go-smtp copies a BDAT chunk with io.Copy from an io.LimitReader and
 // does not check the count: a connection that ends inside a chunk ends the
 // chunk as if it were whole, and at LAST the message (RFC 3030 §2: a chunk
 // is exactly the octets announced). go-smtp reads the connection only for
@@ -127,10 +161,12 @@ func (c *endConn) Read(p []byte) (int, error) {
 }
 
 // ended reports whether the client's stream has ended: go-smtp has read
-// its end (endConn), or, for a BDAT message (bdat), the TCP connection
-// under any TLS has been closed by the client (peerClosed). The second
-// covers implicit TLS, where go-smtp must read the *tls.Conn itself, and a
-// client that dies under STARTTLS after go-smtp's last read. It is not
+// its end (endConn: a TCP close, or a close_notify or TCP close under
+// implicit TLS), or, for a BDAT message (bdat), the TCP connection under
+// any TLS has been closed by the client (peerClosed). The second covers
+// STARTTLS, whose *tls.Conn go-smtp makes and reads itself, and a client
+// that dies after go-smtp's last read. Under STARTTLS a close_notify that
+// arrives before the TCP close is not seen until the close itself. It is not
 // asked for DATA, whose end is proven by its final "." line (a client may
 // send QUIT and close before it reads our answer).
 func (c *conn) ended(bdat bool) bool {

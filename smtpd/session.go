@@ -101,7 +101,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		s.log.Info("sender rejected", "from", from, "reason", err.Error())
 		return reply(err)
 	}
-	_, isTLS := s.sc.TLSConnectionState()
+	_, isTLS := s.c.tlsState(s.sc)
 	s.tx = transaction{active: true, from: from, returnPath: rp, smtputf8: smtputf8,
 		helo: s.sc.Hostname(), tls: isTLS, seen: map[string]bool{}}
 	s.openSizeLimit()
