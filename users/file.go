@@ -53,6 +53,7 @@ const DefaultRecheckInterval = time.Second
 type FileDB struct {
 	path     string
 	lockPath string
+	noCreate bool // opened with FileOptions.NoCreate
 	log      *slog.Logger
 	params   HashParams
 	delim    string
@@ -107,6 +108,7 @@ func OpenFile(path string, opts FileOptions) (*FileDB, error) {
 		cur:       emptyDB(),
 		recheck:   opts.RecheckInterval,
 		epoch:     time.Now(),
+		noCreate:  opts.NoCreate,
 	}
 	if f.recheck == 0 {
 		f.recheck = DefaultRecheckInterval
@@ -280,6 +282,16 @@ func (f *FileDB) HasUser(user string) bool {
 // written it), let change edit a copy, and write the result atomically. A
 // file that cannot be parsed is not overwritten.
 func (f *FileDB) update(change func(d *db) error) error {
+	if f.noCreate {
+		if _, err := os.Stat(f.path); errors.Is(err, fs.ErrNotExist) {
+			// Nothing to change in a database that does not exist: the
+			// change's own refusal (no such user) says so best.
+			if err := change(emptyDB()); err != nil {
+				return err
+			}
+			return fmt.Errorf("users: %s does not exist; check data_dir in the config, or add a user first", f.path)
+		}
+	}
 	unlock, err := lockExclusive(f.lockPath)
 	if err != nil {
 		return fmt.Errorf("users: %w", err)

@@ -16,7 +16,7 @@ func aliasCommand(inv invocation, rest []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	s, err := openAdmin(inv, stderr)
+	s, err := openAdmin(inv, sub == "add", stderr)
 	if err != nil {
 		return err
 	}

@@ -435,3 +435,25 @@ func TestCommandsWhileServerRuns(t *testing.T) {
 		t.Fatalf("server still accepts a deleted user: %v", err)
 	}
 }
+
+// Commands that only look or remove leave a missing data_dir missing (a
+// mistyped --config must not leave a stray data directory), and say what
+// is missing; the first add creates it.
+func TestAdminCommandsCreateNothing(t *testing.T) {
+	cfg, dataDir := cliConfig(t, "")
+	expect(t, "", []string{"--config", cfg, "user", "list"}, "", "", 0)
+	expect(t, "", []string{"--config", cfg, "alias", "list"}, "", "", 0)
+	expect(t, "", []string{"--config", cfg, "user", "del", "alice@example.org"}, "",
+		"mailsuite: there is no user alice@example.org; see mailsuite user list\n", 1)
+	expect(t, "secret-password-1\n", []string{"--config", cfg, "user", "passwd", "alice@example.org"}, "",
+		"mailsuite: there is no user alice@example.org; see mailsuite user list\n", 1)
+	expect(t, "", []string{"--config", cfg, "alias", "del", "team@example.org"}, "",
+		"mailsuite: there is no alias team@example.org; see mailsuite alias list\n", 1)
+	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+		t.Fatalf("data_dir after look-only commands: %v, want it missing", err)
+	}
+	if _, errOut, code := cli(t, "secret-password-1\n", "--config", cfg, "user", "add", "alice@example.org"); code != 0 {
+		t.Fatalf("user add: exit %d: %s", code, errOut)
+	}
+	expect(t, "", []string{"--config", cfg, "user", "list"}, "alice@example.org\n", "", 0)
+}

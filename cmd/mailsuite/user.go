@@ -12,12 +12,16 @@ import (
 )
 
 // openUsers opens the users database the config names (data_dir/users.db).
-// It shares the file safely with a running server and other commands.
-func openUsers(cfg *config.Config, stderr io.Writer) (*users.FileDB, error) {
+// It shares the file safely with a running server and other commands. Only
+// a command that adds (create) makes a missing data_dir and database; the
+// others read a missing one as empty, so that a mistyped --config or a
+// command run in the wrong directory leaves no stray data directory behind.
+func openUsers(cfg *config.Config, create bool, stderr io.Writer) (*users.FileDB, error) {
 	return users.OpenFile(cfg.UsersFile(), users.FileOptions{
 		Domains:   cfg.Domains,
 		Delimiter: cfg.RecipientDelimiter,
 		Logger:    cliLogger(stderr),
+		NoCreate:  !create,
 	})
 }
 
@@ -28,12 +32,12 @@ type adminSession struct {
 	db   *users.FileDB
 }
 
-func openAdmin(inv invocation, stderr io.Writer) (*adminSession, error) {
+func openAdmin(inv invocation, create bool, stderr io.Writer) (*adminSession, error) {
 	cfg, path, err := loadConfig(inv)
 	if err != nil {
 		return nil, err
 	}
-	db, err := openUsers(cfg, stderr)
+	db, err := openUsers(cfg, create, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +51,7 @@ func userCommand(inv invocation, rest []string, stdin io.Reader, stdout, stderr 
 	if err != nil {
 		return err
 	}
-	s, err := openAdmin(inv, stderr)
+	s, err := openAdmin(inv, sub == "add", stderr)
 	if err != nil {
 		return err
 	}
