@@ -209,10 +209,16 @@ func openIdleRange(ctx context.Context, o *options, sessions []*idleSession, lo,
 	return ctx.Err()
 }
 
-// settledMem waits a second, so that the server finishes what the logins
-// started (Dovecot's login processes hand over and exit), then samples.
+// settleTime is how long the server is left alone before its memory is
+// sampled: Dovecot's login processes hand over and exit within a second;
+// mailsuite gives back what the logins left over after a quiet second or
+// two (internal/memtrim). Both are then as they would stay while the
+// sessions idle.
+const settleTime = 3 * time.Second
+
+// settledMem waits settleTime, then samples.
 func settledMem(pid int) (memSample, error) {
-	time.Sleep(time.Second)
+	time.Sleep(settleTime)
 	return treeMem("/proc", pid)
 }
 

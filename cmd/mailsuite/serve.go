@@ -21,6 +21,7 @@ import (
 	"github.com/mailsuite/mailsuite/imapd"
 	"github.com/mailsuite/mailsuite/internal/certs"
 	"github.com/mailsuite/mailsuite/internal/connlimit"
+	"github.com/mailsuite/mailsuite/internal/memtrim"
 	"github.com/mailsuite/mailsuite/mailbox"
 	"github.com/mailsuite/mailsuite/pop3d"
 	"github.com/mailsuite/mailsuite/smtpd"
@@ -74,6 +75,12 @@ func runServe(ctx context.Context, cfg *config.Config, cfgSource string, logger 
 	if err != nil {
 		return err
 	}
+
+	// Memory a burst of work left behind goes back to the system once
+	// the server is quiet (internal/memtrim).
+	trimCtx, stopTrim := context.WithCancel(context.Background())
+	defer stopTrim()
+	go memtrim.Run(trimCtx, memtrim.Options{Log: logger.With("component", "memory")})
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
