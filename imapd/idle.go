@@ -85,6 +85,12 @@ func (ss *session) idlePollLocked() bool {
 	if ss.idleW == nil || stopped(ss.idleStop) {
 		return false
 	}
+	if ss.accountRemoved() != nil {
+		// Removed while idling: the BYE is out and the connection
+		// closes, as at a command (session.go).
+		ss.stopIdleLocked()
+		return false
+	}
 	if err := ss.pollLocked(ss.idleW, true); err != nil {
 		// As when Idle returned an error: no more updates in this IDLE.
 		// The Poll after DONE looks again (and ends the connection if

@@ -118,3 +118,34 @@ func TestAccountRemovedEndsSessions(t *testing.T) {
 		t.Errorf("login of the removed user: %q", tagged)
 	}
 }
+
+// A session that is already in IDLE when its user is removed hears BYE at
+// the next IDLE poll, without sending anything.
+func TestAccountRemovedDuringIdle(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.IdlePoll = 50 * time.Millisecond })
+	e.deliver(simple("one", "1"))
+	before := e.userDump(testUser)
+	r := e.rawLogin()
+	r.ok("S1", "SELECT INBOX")
+	r.send("I1 IDLE")
+	if l := r.line(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("IDLE: %q", l)
+	}
+	cli, err := users.OpenFile(filepath.Join(e.dir, "users.db"), users.FileOptions{Domains: []string{"example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.DeleteUser(testUser); err != nil {
+		t.Fatal(err)
+	}
+	if l := r.line(); l != "* BYE Your account was removed; closing connection" {
+		t.Errorf("in IDLE after the removal: %q", l)
+	}
+	r.expectClosed()
+	if got := e.userDump(testUser); got != before {
+		t.Errorf("the removed user's mail changed:\n%s\nwas\n%s", got, before)
+	}
+	if n := len(e.logs.find("account removed; closing session")); n != 1 {
+		t.Errorf("%d sessions logged as ended for the removal, want 1", n)
+	}
+}
