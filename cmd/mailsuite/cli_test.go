@@ -6,6 +6,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -324,9 +325,17 @@ config OK: development defaults
 	exPath := filepath.Join(dir, "example.toml")
 	os.WriteFile(exPath, []byte(example), 0o600)
 	out, errOut, code := cli(t, "", "config", "check", "--config", exPath)
-	wantErr := noPostmaster("postmaster@example.org", "mailsuite user add postmaster@example.org")
-	if code != 0 || errOut != wantErr || !strings.HasSuffix(out, "config OK: "+exPath+"\n") || strings.Count(out, "\n") != 8 {
-		t.Errorf("example config: exit %d\n%s%s", code, out, errOut)
+	if os.Geteuid() == 0 {
+		// As root, serve would refuse the example's public listeners
+		// without [server] user, and so does the check.
+		if code != 1 || errOut != "mailsuite: "+errRootRefused.Error()+"\n" {
+			t.Errorf("example config as root: exit %d\n%s%s", code, out, errOut)
+		}
+	} else {
+		wantErr := noPostmaster("postmaster@example.org", "mailsuite user add postmaster@example.org")
+		if code != 0 || errOut != wantErr || !strings.HasSuffix(out, "config OK: "+exPath+"\n") || strings.Count(out, "\n") != 8 {
+			t.Errorf("example config: exit %d\n%s%s", code, out, errOut)
+		}
 	}
 
 	// No listener: serve would refuse, so check does too.
@@ -456,4 +465,75 @@ func TestAdminCommandsCreateNothing(t *testing.T) {
 		t.Fatalf("user add: exit %d: %s", code, errOut)
 	}
 	expect(t, "", []string{"--config", cfg, "user", "list"}, "alice@example.org\n", "", 0)
+}
+
+// config check refuses a data_dir that serve could not use, naming it and
+// the fix, and writes nothing.
+func TestConfigCheckDataDir(t *testing.T) {
+	cfg, dataDir := cliConfig(t, "")
+	check := func(wantErr string) {
+		t.Helper()
+		out, errOut, code := cli(t, "", "config", "check", "--config", cfg)
+		if wantErr == "" {
+			if code != 0 {
+				t.Errorf("config check: exit %d: %s", code, errOut)
+			}
+			return
+		}
+		if code != 1 || out != "" || errOut != "mailsuite: "+wantErr+"\n" {
+			t.Errorf("config check: exit %d\nstdout %q\nstderr %q\nwant stderr %q", code, out, errOut, "mailsuite: "+wantErr+"\n")
+		}
+	}
+	check("") // missing, in a writable directory: serve makes it
+	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+		t.Fatalf("config check made data_dir: %v", err)
+	}
+	// An unwritable parent, for a user that is not root, is the config's
+	// own check (config.Load).
+	if os.Geteuid() != 0 {
+		parent := filepath.Dir(dataDir)
+		os.Chmod(parent, 0o500)
+		check(fmt.Sprintf("%s:3: data_dir: cannot create %q: cannot write in %q: permission denied\nmailsuite: the config has 1 problem; fix it and run 'mailsuite config check'", cfg, dataDir, parent))
+		os.Chmod(parent, 0o700)
+	}
+
+	if os.Geteuid() != 0 {
+		t.Log("not root: the [server] user cases need root")
+		return
+	}
+	nobody, err := lookupRunAs("nobody")
+	if err != nil {
+		t.Skipf("no user nobody: %v", err)
+	}
+	withUser := func(dir string) {
+		os.WriteFile(cfg, []byte(`hostname = "mail.example.org"
+domains = ["example.org"]
+data_dir = "`+dir+`"
+[server]
+user = "nobody"
+[listen]
+imap = "127.0.0.1:1143"
+`), 0o600)
+	}
+	// Under /tmp, in a directory everyone may pass (t.TempDir's own
+	// parent is 0700).
+	base, err := os.MkdirTemp("", "configcheck")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	os.Chmod(base, 0o755)
+	// A data_dir under a directory only root may pass.
+	hidden := filepath.Join(base, "hidden")
+	os.Mkdir(hidden, 0o700)
+	withUser(filepath.Join(hidden, "data"))
+	check(fmt.Sprintf("data_dir %s is out of reach of nobody, who runs the server: %s (mode -rwx------) does not let it pass; choose a data_dir outside it, or chmod o+x %s",
+		filepath.Join(hidden, "data"), hidden, hidden))
+	// Reachable, but an existing data_dir owned by root.
+	data := filepath.Join(base, "data")
+	os.Mkdir(data, 0o700)
+	withUser(data)
+	check(fmt.Sprintf("data_dir %s belongs to uid 0, not to nobody (uid %d), who runs the server: chown -R nobody: %s", data, nobody.uid, data))
+	os.Chown(data, nobody.uid, nobody.gid)
+	check("")
 }

@@ -144,6 +144,31 @@ func TestServeRefusesDataDirOfAnotherUser(t *testing.T) {
 	}
 }
 
+// A data_dir the user cannot reach (a directory above it is 0700 root's)
+// stops the start with the directory and the fix, not with "permission
+// denied" from the store after the switch.
+func TestServeRefusesDataDirOutOfReach(t *testing.T) {
+	nobody(t)
+	in := newInstance(t, "[server]\nuser = \"nobody\"\n")
+	// in.dir stays 0700 root's; the config is readable.
+	if err := os.Chmod(in.config, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := in.run("", "serve", "--config", in.config)
+	want := "data_dir " + in.dataDir + " is out of reach of nobody, who runs the server: "
+	if code != exitError || !strings.Contains(errOut, want) || !strings.Contains(errOut, "chmod o+x ") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+	if _, err := os.Stat(in.dataDir); !os.IsNotExist(err) {
+		t.Errorf("data_dir made before the refusal: %v", err)
+	}
+	// config check says the same before anything runs.
+	_, errOut, code = in.run("", "config", "check", "--config", in.config)
+	if code != exitError || !strings.Contains(errOut, want) {
+		t.Errorf("config check: exit %d: %s", code, errOut)
+	}
+}
+
 // The certificate is read after the switch: a key only root may read
 // stops the start with a message that says so (a renewal would fail the
 // same way later, unnoticed).

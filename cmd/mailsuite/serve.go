@@ -121,6 +121,13 @@ func start(cfg *config.Config, logger *slog.Logger, hooks outboundHooks) (*runni
 		return nil, err
 	}
 	if runAs != nil {
+		// Before anything is made or switched, so that the admin is told
+		// why, not "permission denied" from the store.
+		if abs, aerr := filepath.Abs(cfg.DataDir); aerr == nil {
+			if err := reachableBy(runAs, filepath.Dir(abs), abs); err != nil {
+				return nil, err
+			}
+		}
 		err = prepareDataDir(cfg.DataDir, runAs)
 	} else {
 		err = os.MkdirAll(cfg.DataDir, 0o700)
