@@ -369,14 +369,15 @@ func (a *account) Append(name string, r io.Reader, flags []string, date time.Tim
 		date = time.Now()
 	}
 	date = date.Truncate(time.Second)
-	tmp, unique, disk, size, err := u.store.writeTemp(filepath.Join(u.folderDir(n), "tmp"), r, date)
+	tmpDir := filepath.Join(u.folderDir(n), "tmp")
+	st, unique, disk, size, err := u.store.writeTemp(tmpDir, r, date, true)
 	if err != nil {
 		if isNotExist(err) {
 			return 0, 0, fmt.Errorf("%w: %s", ErrNoMailbox, n.canon)
 		}
 		return 0, 0, err
 	}
-	defer os.Remove(tmp) // gone if renamed
+	defer st.release()
 	fl := parseFlags(flags)
 
 	u.mu.Lock()
@@ -393,8 +394,8 @@ func (a *account) Append(name string, r io.Reader, flags []string, date time.Tim
 	msg.setName(messageName(unique, disk, size, inCur, fl.sys, ""))
 	msg.flags.keywords = fl.keywords
 	dst := f.path(msg)
-	if err := u.store.fs.Rename(tmp, dst); err != nil {
-		return 0, 0, ioErr("append", err)
+	if err := u.store.placeStaged(st, dst, tmpDir, true); err != nil {
+		return 0, 0, err
 	}
 	if err := u.store.fs.syncDir(filepath.Dir(dst)); err != nil {
 		os.Remove(dst)

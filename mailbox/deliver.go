@@ -10,26 +10,75 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/mailsuite/mailsuite/internal/safeio"
 )
 
-// writeTemp streams r into a new file in tmpDir, converting CRLF to LF,
-// and fsyncs it (the first half of the Maildir delivery discipline). The
-// file's mtime is set to date unless it is zero. It returns the file's path
-// and unique part, its size on disk and its CRLF size. An error of r is
-// returned unchanged; on any error the file is removed.
-func (m *Maildir) writeTemp(tmpDir string, r io.Reader, date time.Time) (path, unique string, disk, size int64, err error) {
-	unique = m.newUnique()
+// staged is a message written and fsynced but in no folder yet (the first
+// half of the Maildir delivery discipline): an anonymous file where the
+// file system allows it (internal/safeio: nothing to create in tmp/ and
+// rename out of it, nothing left behind by a crash), else a named file in
+// a tmp/ directory.
+type staged struct {
+	fh   *os.File // the anonymous file, open; nil for a named one
+	path string   // the named file in tmp/
+}
+
+// release drops what is left of the staged file once every folder that
+// takes it has its own name for it.
+func (st *staged) release() {
+	if st.fh != nil {
+		st.fh.Close()
+		return
+	}
+	os.Remove(st.path) // gone already if the last folder took it
+}
+
+// stageFile makes the file a message is written to: anonymous in tmpDir's
+// file system when the store can and anon allows, else tmpDir/unique.
+func (m *Maildir) stageFile(tmpDir, unique string, anon bool) (*os.File, *staged, error) {
+	if m.anon && anon {
+		fh, err := safeio.OpenAnonymous(tmpDir, filepath.Join(tmpDir, unique))
+		if err == nil {
+			return fh, &staged{fh: fh}, nil
+		}
+		if !safeio.AnonymousUnsupported(err) {
+			return nil, nil, err // a missing or unwritable tmp/: the same either way
+		}
+	}
 	tmp := filepath.Join(tmpDir, unique)
 	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return "", "", 0, 0, ioErr("create message", err)
+		return nil, nil, err
+	}
+	return fh, &staged{path: tmp}, nil
+}
+
+// writeTemp streams r into a new staged file, converting CRLF to LF, and
+// fsyncs it. The file's mtime is set to date unless it is zero. It returns
+// the staged file, its unique part, its size on disk and its CRLF size.
+// An error of r is returned unchanged; on any error nothing is left.
+//
+// A message for one folder may be an anonymous file (anon). One for
+// several is not: the folders link it in turn, and once one of them has
+// expunged it again, an anonymous file that lost its only name cannot be
+// given another (linkat(2) refuses an inode with no links), while a name
+// in tmp/ keeps it.
+func (m *Maildir) writeTemp(tmpDir string, r io.Reader, date time.Time, anon bool) (st *staged, unique string, disk, size int64, err error) {
+	unique = m.newUnique()
+	fh, made, err := m.stageFile(tmpDir, unique, anon)
+	if err != nil {
+		return nil, "", 0, 0, ioErr("create message", err)
 	}
 	defer func() {
 		if err != nil {
-			fh.Close()
-			os.Remove(tmp)
+			if made.fh == nil {
+				fh.Close()
+			}
+			made.release()
 		}
 	}()
+	st = made
 	limit := m.opts.MaxMessageSize
 	if limit < 0 {
 		limit = 0
@@ -38,25 +87,48 @@ func (m *Maildir) writeTemp(tmpDir string, r io.Reader, date time.Time) (path, u
 	if err != nil {
 		var re *readErr
 		if errors.As(err, &re) {
-			return "", "", 0, 0, re.err
+			return nil, "", 0, 0, re.err
 		}
 		if errors.Is(err, ErrTooBig) {
-			return "", "", 0, 0, err
+			return nil, "", 0, 0, err
 		}
-		return "", "", 0, 0, ioErr("write message", err)
+		return nil, "", 0, 0, ioErr("write message", err)
 	}
 	if !date.IsZero() {
-		if err = os.Chtimes(tmp, date, date); err != nil {
-			return "", "", 0, 0, ioErr("set message date", err)
+		name := st.path
+		if st.fh != nil {
+			name = safeio.FDPath(fh)
+		}
+		if err = os.Chtimes(name, date, date); err != nil {
+			return nil, "", 0, 0, ioErr("set message date", err)
 		}
 	}
 	if err = m.fs.Sync(fh); err != nil {
-		return "", "", 0, 0, ioErr("fsync message", err)
+		return nil, "", 0, 0, ioErr("fsync message", err)
 	}
-	if err = fh.Close(); err != nil {
-		return "", "", 0, 0, ioErr("close message", err)
+	if st.fh == nil {
+		if err = fh.Close(); err != nil {
+			return nil, "", 0, 0, ioErr("close message", err)
+		}
 	}
-	return tmp, unique, disk, size, nil
+	return st, unique, disk, size, nil
+}
+
+// placeStaged makes st visible as dst (see place); move lets a named file
+// be taken by rename, for the last folder to get it.
+func (m *Maildir) placeStaged(st *staged, dst, tmpDir string, move bool) error {
+	if st.fh == nil {
+		return m.place(st.path, dst, tmpDir, move)
+	}
+	err := m.fs.linkFile(st.fh, dst)
+	if !errors.Is(err, syscall.EXDEV) {
+		return ioErr("place message", err)
+	}
+	// Another file system (a folder mounted elsewhere): a copy.
+	return m.fs.writeFileAtomic(dst, tmpDir, m.newUnique(), func(w io.Writer) error {
+		_, err := io.Copy(w, io.NewSectionReader(st.fh, 0, math.MaxInt64))
+		return err
+	})
 }
 
 // messageName is the file name of a message: key and, in cur/, the info.
@@ -124,11 +196,11 @@ func (m *Maildir) Deliver(ctx context.Context, users []string, r io.Reader) erro
 	if len(us) == 0 {
 		return fmt.Errorf("%w: no recipients", ErrNoUser)
 	}
-	tmp, unique, disk, size, err := m.writeTemp(us[0].tmpDir(), &finalNewline{r: r}, time.Time{})
+	st, unique, disk, size, err := m.writeTemp(us[0].tmpDir(), &finalNewline{r: r}, time.Time{}, len(us) == 1)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp) // gone already if the last INBOX took it
+	defer st.release()
 	name := messageName(unique, disk, size, false, 0, "")
 	date := time.Now().Truncate(time.Second)
 
@@ -141,7 +213,7 @@ func (m *Maildir) Deliver(ctx context.Context, users []string, r io.Reader) erro
 		err := ctx.Err()
 		var uid uint32
 		if err == nil {
-			uid, err = m.deliverOne(u, tmp, name, disk, size, date, i == len(us)-1)
+			uid, err = m.deliverOne(u, st, name, disk, size, date, i == len(us)-1)
 		}
 		if err != nil {
 			for _, d := range made {
@@ -159,7 +231,7 @@ func (m *Maildir) Deliver(ctx context.Context, users []string, r io.Reader) erro
 }
 
 // deliverOne commits the staged file into one user's INBOX.
-func (m *Maildir) deliverOne(u *userState, tmp, name string, disk, size int64, date time.Time, last bool) (uint32, error) {
+func (m *Maildir) deliverOne(u *userState, st *staged, name string, disk, size int64, date time.Time, last bool) (uint32, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	f, err := u.folderLocked(folderName{canon: inboxName})
@@ -170,7 +242,7 @@ func (m *Maildir) deliverOne(u *userState, tmp, name string, disk, size int64, d
 		return 0, err
 	}
 	dst := filepath.Join(f.dir, "new", name)
-	if err := m.place(tmp, dst, filepath.Join(f.dir, "tmp"), last); err != nil {
+	if err := m.placeStaged(st, dst, filepath.Join(f.dir, "tmp"), last); err != nil {
 		return 0, err
 	}
 	f.touchedLocked() // our own rename: no rescan for it

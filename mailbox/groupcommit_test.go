@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailsuite/mailsuite/internal/safeio"
 )
 
 // syncLog records, in order, the renames into INBOX's new/ (by the
@@ -44,6 +46,14 @@ func TestGroupCommitDurableBeforeAck(t *testing.T) {
 			log.add("place " + first)
 		}
 		return os.Rename(o, n)
+	}
+	fs.LinkFile = func(f *os.File, n string) error {
+		if filepath.Dir(n) == newDir {
+			b, _ := os.ReadFile(safeio.FDPath(f))
+			first, _, _ := strings.Cut(string(b), "\n")
+			log.add("place " + first)
+		}
+		return safeio.LinkFile(f, n)
 	}
 	fs.Sync = func(f *os.File) error {
 		switch f.Name() {

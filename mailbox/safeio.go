@@ -35,6 +35,14 @@ func ioErr(op string, err error) error {
 	return fmt.Errorf("mailbox: %s: %w", op, err)
 }
 
+// linkFile names the open (anonymous) file f newpath.
+func (fs fsOps) linkFile(f *os.File, newpath string) error {
+	if fs.LinkFile == nil {
+		return safeio.LinkFile(f, newpath)
+	}
+	return fs.LinkFile(f, newpath)
+}
+
 // syncDir fsyncs a directory so that names created or removed in it are
 // durable.
 func (fs fsOps) syncDir(dir string) error {

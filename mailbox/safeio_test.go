@@ -6,7 +6,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -23,6 +25,20 @@ func failSync(s *Maildir, match func(path string) bool, err error) {
 		}
 		return f.Sync()
 	}
+}
+
+// failPlacing makes the step that puts a staged message into its folder
+// fail: the rename of a named file, the link of an anonymous one.
+func failPlacing(s *Maildir) {
+	s.fs.Rename = func(o, n string) error { return errInjected }
+	s.fs.LinkFile = func(*os.File, string) error { return errInjected }
+}
+
+// forStaging runs test under name for both ways of staging a message:
+// anonymous files (where this system has them) and named files in tmp/.
+func forStaging(t *testing.T, name string, test func(t *testing.T, anon bool)) {
+	t.Run(name+"/anonymous", func(t *testing.T) { test(t, true) })
+	t.Run(name+"/tmp", func(t *testing.T) { test(t, false) })
 }
 
 func isMsgTmp(p string) bool {
@@ -48,9 +64,7 @@ func TestDeliverSeamFailures(t *testing.T) {
 		{"fsync new dir", []string{"alice@example.org"}, func(s *Maildir) {
 			failSync(s, func(p string) bool { return filepath.Base(p) == "new" }, errInjected)
 		}, errInjected},
-		{"rename", []string{"alice@example.org"}, func(s *Maildir) {
-			s.fs.Rename = func(o, n string) error { return errInjected }
-		}, errInjected},
+		{"rename", []string{"alice@example.org"}, failPlacing, errInjected},
 		{"fsync index", []string{"alice@example.org"}, func(s *Maildir) {
 			failSync(s, func(p string) bool { return filepath.Base(p) == indexFileName }, errInjected)
 		}, errInjected},
@@ -73,8 +87,9 @@ func TestDeliverSeamFailures(t *testing.T) {
 		}, errInjected},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
+		forStaging(t, tc.name, func(t *testing.T, anon bool) {
 			s, root := testStore(t, Options{})
+			s.anon = s.anon && anon
 			// Accounts exist and hold one message each before the failure.
 			for _, u := range tc.users {
 				mustDeliver(t, s, "Subject: before\r\n\r\n", u)
@@ -127,8 +142,9 @@ func TestDeliverSeamFailures(t *testing.T) {
 
 func TestAppendSeamFailures(t *testing.T) {
 	for _, which := range []string{"message", "dir", "index", "rename"} {
-		t.Run(which, func(t *testing.T) {
+		forStaging(t, which, func(t *testing.T, anon bool) {
 			s, root := testStore(t, Options{})
+			s.anon = s.anon && anon
 			a := mustAccount(t, s, "alice@example.org")
 			dir := filepath.Join(userDir(root, "alice@example.org"), ".Drafts")
 			switch which {
@@ -139,7 +155,7 @@ func TestAppendSeamFailures(t *testing.T) {
 			case "index":
 				failSync(s, func(p string) bool { return filepath.Base(p) == indexFileName }, errInjected)
 			case "rename":
-				s.fs.Rename = func(o, n string) error { return errInjected }
+				failPlacing(s)
 			}
 			_, _, err := a.Append("Drafts", strings.NewReader("Subject: d\r\n\r\n"), []string{FlagDraft}, timeZero)
 			if err == nil {
@@ -216,5 +232,58 @@ func TestCompactionFailureKeepsIndex(t *testing.T) {
 	}
 	if ms := mustMessages(t, f); len(ms) != 5 {
 		t.Fatalf("messages %+v", ms)
+	}
+}
+
+// On Linux a message for one folder (a delivery to one user, an APPEND) is
+// staged as an anonymous file and linked into place, so that nothing is
+// created in tmp/ or renamed out of it; one for several users is staged
+// in tmp/ and linked and renamed as before.
+func TestStagingAnonymous(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("anonymous files are Linux's O_TMPFILE")
+	}
+	s, root := testStore(t, Options{})
+	if !s.anon {
+		t.Fatalf("anonymous files do not work in %s", root)
+	}
+	var linked, renamed, hardLinked int
+	var mu sync.Mutex
+	count := func(n *int) { mu.Lock(); *n++; mu.Unlock() }
+	fs := realFS()
+	fs.LinkFile = func(f *os.File, n string) error { count(&linked); return safeio.LinkFile(f, n) }
+	fs.Rename = func(o, n string) error {
+		if d := filepath.Base(filepath.Dir(n)); d == "new" || d == "cur" {
+			count(&renamed)
+		}
+		return os.Rename(o, n)
+	}
+	fs.Link = func(o, n string) error { count(&hardLinked); return os.Link(o, n) }
+	s.fs = fs
+
+	mustDeliver(t, s, "Subject: one\r\n\r\n", "alice@example.org")
+	a := mustAccount(t, s, "alice@example.org")
+	if _, _, err := a.Append("INBOX", strings.NewReader("Subject: two\r\n\r\n"), nil, timeZero); err != nil {
+		t.Fatal(err)
+	}
+	if linked != 2 || renamed != 0 || hardLinked != 0 {
+		t.Fatalf("one folder each: %d anonymous links, %d renames, %d hard links; want 2, 0, 0", linked, renamed, hardLinked)
+	}
+	mustDeliver(t, s, "Subject: three\r\n\r\n", "alice@example.org", "bob@example.org")
+	if linked != 2 || renamed != 1 || hardLinked != 1 {
+		t.Fatalf("two users: %d anonymous links, %d renames, %d hard links; want 2, 1, 1", linked, renamed, hardLinked)
+	}
+	f := mustOpen(t, a, "INBOX", true)
+	ms := mustMessages(t, f)
+	if len(ms) != 3 {
+		t.Fatalf("alice has %d messages", len(ms))
+	}
+	for i, want := range []string{"Subject: one\r\n\r\n", "Subject: two\r\n\r\n", "Subject: three\r\n\r\n"} {
+		if got, _ := readMsg(t, f, ms[i].UID); got != want {
+			t.Errorf("message %d: %q, want %q", i+1, got, want)
+		}
+	}
+	if left := tmpFiles(t, userDir(root, "alice@example.org")); len(left) != 0 {
+		t.Errorf("tmp/ holds %v", left)
 	}
 }

@@ -1,6 +1,8 @@
 package mailbox
 
 import (
+	"github.com/mailsuite/mailsuite/internal/safeio"
+
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,6 +70,10 @@ type Maildir struct {
 	fs       fsOps
 	window   time.Duration // mtime trust window; tests shorten it
 	lockFile *os.File
+	// anon: messages are staged as anonymous files (staging.go); set at
+	// Open when the file system allows it, cleared by tests of the other
+	// way.
+	anon bool
 
 	mu     sync.Mutex
 	users  map[string]*userState
@@ -123,6 +129,8 @@ func Open(dir string, opts Options) (*Maildir, error) {
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	m.anon = safeio.AnonymousWorks(dir)
+	m.log.Debug("staging messages", "anonymous_files", m.anon)
 	if opts.PollInterval > 0 {
 		go m.watch(opts.PollInterval)
 	} else {

@@ -46,3 +46,35 @@ func BenchmarkParseRecipient(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkInbound4KiBPerConnection8 is the shape of mailbench smtp1:
+// eight clients at once, each message on a connection of its own (EHLO,
+// MAIL, RCPT, DATA of 4 KiB, QUIT) into the real store, fsyncs included.
+func BenchmarkInbound4KiBPerConnection8(b *testing.B) {
+	e := newEnv(b)
+	opts := e.options(Inbound)
+	opts.MaxConnectionsPerIP = 0
+	r := e.start(opts, false)
+	msg := "Subject: bench\r\n\r\n" + strings.Repeat(strings.Repeat("b", 78)+"\r\n", 4<<10/80)
+	b.SetBytes(int64(len(msg)))
+	b.SetParallelism(4) // 8 clients on 2 CPUs
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c, err := smtp.Dial(r.addr)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			err = c.SendMail("sender@remote.example", []string{"alice@example.org"}, strings.NewReader(msg))
+			if err == nil {
+				err = c.Quit()
+			}
+			c.Close()
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

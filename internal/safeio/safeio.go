@@ -21,11 +21,14 @@ type FS struct {
 	Sync   func(f *os.File) error // fsync of a file or a directory
 	Rename func(oldpath, newpath string) error
 	Link   func(oldname, newname string) error
+	// LinkFile gives the open file f the name newpath: an anonymous file
+	// (OpenAnonymous) becomes visible there. Nil means the real one.
+	LinkFile func(f *os.File, newpath string) error
 }
 
 // OS returns an FS that calls the operating system.
 func OS() FS {
-	return FS{Sync: (*os.File).Sync, Rename: os.Rename, Link: os.Link}
+	return FS{Sync: (*os.File).Sync, Rename: os.Rename, Link: os.Link, LinkFile: LinkFile}
 }
 
 // SyncDir fsyncs the directory dir, making the names created, renamed or
