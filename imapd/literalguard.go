@@ -82,7 +82,20 @@ var (
 	// errAfterMessage fails the read of anything but the line's end after
 	// an APPEND message.
 	errAfterMessage = errors.New("imapd: text after an APPEND message literal: closing the connection")
+	// errLongCommand fails the read that takes a command past
+	// maxGuardCommand octets outside its literals.
+	errLongCommand = errors.New("imapd: a command of more than 48 KiB outside its literals: closing the connection")
 )
+
+// maxGuardCommand is the most a command may hold outside its literals.
+// The library stops reading a command at 50 KiB (imapserver's
+// maxCommandSize), answers NO [SERVERBUG] and reads the rest of the line
+// as the next command: "s UID SEARCH HEADER Message-ID \"AAA…" with
+// "x DELETE Trash" past the limit inside the quoted string would delete
+// Trash, and the quoted text may come from a message's own header. The
+// guard refuses the read that crosses this lower limit, so the library
+// never sees the command reach its own.
+const maxGuardCommand = 48 << 10
 
 // maxGuardQueue bounds the commands remembered while unanswered; a client
 // that pipelines more is past any real use, and the oldest are forgotten.
@@ -101,7 +114,7 @@ const (
 const maxBufferedLiteral = 4096
 
 func newLiteralGuard(trace io.Writer) *literalGuard {
-	return &literalGuard{trace: trace}
+	return &literalGuard{trace: trace, client: framer{max: maxGuardCommand}}
 }
 
 // Write takes the octets the library read from the client (through its
@@ -216,6 +229,7 @@ func (g *literalGuard) clientLine(head []byte, lit literalHeader) error {
 	if !lit.ok {
 		g.cur.done = true
 		g.cur = nil
+		g.client.text = 0 // the next command starts here
 		return nil
 	}
 	message := g.cur.append && !g.cur.nameLit
@@ -334,6 +348,9 @@ type framer struct {
 	split   *splitLine // a line split across chunks; nil otherwise
 	literal int64      // literal octets still to skip
 	inLit   bool       // some of the current literal's octets have been seen
+	// text counts the octets outside literals since its user last set it
+	// to zero; past max (when max > 0) feed fails with errLongCommand.
+	text, max int64
 }
 
 // splitLine is what a framer keeps of a line split across chunks.
@@ -345,7 +362,17 @@ type splitLine struct {
 const framerTail = 32
 
 func (f *framer) reset() {
-	f.split, f.literal, f.inLit = nil, 0, false
+	f.split, f.literal, f.inLit, f.text = nil, 0, false, 0
+}
+
+// count adds n octets outside literals and reports whether they are too
+// many.
+func (f *framer) count(n int) error {
+	f.text += int64(n)
+	if f.max > 0 && f.text > f.max {
+		return errLongCommand
+	}
+	return nil
 }
 
 // feed consumes p: line is called for each complete line with its start
@@ -368,11 +395,17 @@ func (f *framer) feed(p []byte, line func(head []byte, h literalHeader) error, l
 		}
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
+			if err := f.count(len(p)); err != nil {
+				return err
+			}
 			f.keep(p)
 			return nil
 		}
 		seg := p[:i+1]
 		p = p[i+1:]
+		if err := f.count(len(seg)); err != nil {
+			return err
+		}
 		head, end := seg, seg
 		if f.split != nil {
 			f.keep(seg)

@@ -17,6 +17,12 @@ func injectedLiteral(n int) string {
 	return cmds + strings.Repeat("y", n-len(cmds))
 }
 
+// overlong is start, padding, then tail, such that tail begins just past
+// the imapserver library's 50 KiB limit on a command.
+func overlong(start, tail string) string {
+	return start + strings.Repeat("A", 51202-len(start)) + tail
+}
+
 // rawSTARTTLS opens a connection, upgrades it with STARTTLS and reads the
 // capability line the client asks for, like a client that obeys RFC 9051.
 func rawSTARTTLS(t *testing.T, e *env) *raw {
@@ -86,6 +92,12 @@ func TestLiteralInjectionRefused(t *testing.T) {
 				{"delete", "a DELETE {5000+}\r\nTrash" + injectedLiteral(4995) + "\r\n", "", true},
 				{"sync", "a CREATE {5000}\r\nEvil\r\n", "", true},
 				{"mailbox literal", "a APPEND {5000+}\r\n" + injectedLiteral(5000) + " {3+}\r\nabc\r\n", "", true},
+				// No literal at all: a command longer than the library's
+				// 50 KiB, whose text past that limit the library would
+				// read as the next command (a quoted string can carry
+				// text from a message's own header).
+				{"long line", overlong(`a UID SEARCH HEADER Message-ID "`, "x DELETE Trash\r\n"), "", true},
+				{"long login", overlong(`a LOGIN `+testUser+` "`, "x LOGIN "+testUser+" "+testPassword+"\r\n"), "", false},
 			} {
 				r := dial()
 				if tc.loggedIn {
@@ -117,10 +129,10 @@ func TestLiteralInjectionRefused(t *testing.T) {
 				!strings.Contains(strings.Join(u, "\n"), "Trash") {
 				t.Errorf("folders after the attempts: %q", u)
 			}
-			if n := len(e.logs.find("login")); n != 2+7 {
+			if n := len(e.logs.find("login")); n != 2+8 {
 				// setup, the final check, and one per logged-in case: the
-				// LOGINs inside the literals never ran.
-				t.Errorf("%d logins, want 9", n)
+				// LOGINs inside the literals and long lines never ran.
+				t.Errorf("%d logins, want 10", n)
 			}
 		})
 	}
@@ -315,4 +327,41 @@ func TestAppendTextAfterLiteral(t *testing.T) {
 	if got := e.diskContents(); fmt.Sprint(got) != fmt.Sprint(before) {
 		t.Errorf("the APPEND with text after its literal was stored")
 	}
+}
+
+// A long command under the limit is served: a client's sparse UID set of
+// 45 KiB, then the session goes on.
+func TestLongCommandUnderLimit(t *testing.T) {
+	e := newEnv(t, nil)
+	e.deliver(simple("a", "1\r\n"))
+	r := e.rawLogin()
+	r.ok("s", "SELECT INBOX")
+	var set strings.Builder
+	set.WriteString("1")
+	for uid := 3; set.Len() < 45<<10; uid += 2 {
+		fmt.Fprintf(&set, ",%d", uid)
+	}
+	if u := r.ok("f", "UID FETCH "+set.String()+" (FLAGS)"); len(u) != 1 || !strings.HasPrefix(u[0], "* 1 FETCH ") {
+		t.Errorf("long UID FETCH: %q", u)
+	}
+	r.ok("n", "NOOP")
+}
+
+// A refused long command is logged at WARN, so that the admin can see it.
+func TestLongCommandLogged(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.rawLogin()
+	io.WriteString(r.conn, overlong(`a UID SEARCH HEADER Message-ID "`, "x DELETE Trash\r\n"))
+	r.expectClosed()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, rec := range e.logs.find("imap library") {
+			if d, _ := rec["detail"].(string); strings.Contains(d, "more than 48 KiB") {
+				if rec["level"] != "WARN" {
+					t.Errorf("logged as %v", rec)
+				}
+				return
+			}
+		}
+	}
+	t.Errorf("no log line for the refusal:\n%s", e.logs.String())
 }
