@@ -24,6 +24,13 @@ const inboxName = "INBOX"
 // form (lower case) and the directory below the mail root that holds its
 // tree, dir/<domain>/<local>. Nothing that could leave the tree passes: each
 // part must be a single path component that is not hidden.
+// UserDir is where the store under root keeps user's mail (whether or not
+// it exists yet), for the admin commands to tell the admin about it.
+func UserDir(root, user string) (string, error) {
+	_, dir, err := userPath(root, user)
+	return dir, err
+}
+
 func userPath(root, user string) (canon, dir string, err error) {
 	canon = strings.ToLower(user)
 	local, domain, ok := strings.Cut(canon, "@")

@@ -537,3 +537,23 @@ imap = "127.0.0.1:1143"
 	os.Chown(data, nobody.uid, nobody.gid)
 	check("")
 }
+
+// Deleting a user whose mail is stored says where it stays; giving the
+// address to a new user warns that they will see it.
+func TestUserReaddedSeesOldMail(t *testing.T) {
+	cfg, dataDir := cliConfig(t, "")
+	if _, errOut, code := cli(t, "secret-password-1\n", "--config", cfg, "user", "add", "carol@example.org"); code != 0 {
+		t.Fatalf("user add: %s", errOut)
+	}
+	mail := filepath.Join(dataDir, "mail", "example.org", "carol")
+	if err := os.MkdirAll(filepath.Join(mail, "cur"), 0o700); err != nil { // as a delivery would
+		t.Fatal(err)
+	}
+	expect(t, "", []string{"--config", cfg, "user", "del", "carol@example.org"},
+		"user carol@example.org deleted; their stored mail was not removed\nnote: their mail stays in "+mail+
+			"; a user added later with this address would see it, so remove it (rm -r "+mail+") unless the address is to be given back to them\n", "", 0)
+	expect(t, "secret-password-2\n", []string{"--config", cfg, "user", "add", "carol@example.org"},
+		"user carol@example.org added\n",
+		"mailsuite: warning: "+mail+" already holds mail of an earlier account with this address, and carol@example.org now sees it; "+
+			"if it should not, stop the server, move that directory away (mv "+mail+" "+mail+".old), and start the server again\n", 0)
+}

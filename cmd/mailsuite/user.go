@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/mailsuite/mailsuite/config"
+	"github.com/mailsuite/mailsuite/mailbox"
 	"github.com/mailsuite/mailsuite/users"
 )
 
@@ -91,7 +94,23 @@ func (s *adminSession) userAdd(addr string, stdin io.Reader, stdout, stderr io.W
 		return s.explain(err, addr)
 	}
 	fmt.Fprintf(stdout, "user %s added\n", c)
+	if dir := s.storedMail(c); dir != "" {
+		fmt.Fprintf(stderr, "mailsuite: warning: %s already holds mail of an earlier account with this address, and %s now sees it; "+
+			"if it should not, stop the server, move that directory away (mv %s %s.old), and start the server again\n", dir, c, dir, dir)
+	}
 	return nil
+}
+
+// storedMail is the directory of addr's mail when it exists, else "".
+func (s *adminSession) storedMail(addr string) string {
+	dir, err := mailbox.UserDir(filepath.Join(s.cfg.DataDir, "mail"), addr)
+	if err != nil {
+		return ""
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return ""
+	}
+	return dir
 }
 
 func (s *adminSession) userDel(addr string, stdout, stderr io.Writer) error {
@@ -101,6 +120,9 @@ func (s *adminSession) userDel(addr string, stdout, stderr io.Writer) error {
 	}
 	lower := strings.ToLower(addr)
 	fmt.Fprintf(stdout, "user %s deleted; their stored mail was not removed\n", lower)
+	if dir := s.storedMail(lower); dir != "" {
+		fmt.Fprintf(stdout, "note: their mail stays in %s; a user added later with this address would see it, so remove it (rm -r %s) unless the address is to be given back to them\n", dir, dir)
+	}
 	s.noteAliasesListing(lower, stdout)
 	s.warnPostmastersLost(reached, stderr)
 	return nil
