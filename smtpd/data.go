@@ -50,7 +50,9 @@ func (s *session) Data(r io.Reader) error {
 	if s.opts.Mode == Submission {
 		return s.submitData(tx, user, log, id, t, body) // outbound.go
 	}
-	err := s.opts.Store.Deliver(c.ctx, tx.targets, io.MultiReader(strings.NewReader(t.String()), body))
+	// Our Return-Path heads the message: one the client wrote goes.
+	content := newFieldDropper(body, dropNames("Return-Path"))
+	err := s.opts.Store.Deliver(c.ctx, tx.targets, io.MultiReader(strings.NewReader(t.String()), content))
 	if err != nil {
 		rep := reply(err)
 		if body.err != nil {
@@ -62,6 +64,9 @@ func (s *session) Data(r io.Reader) error {
 				"size", body.n, "code", rep.Code, "err", err)
 		}
 		return rep
+	}
+	if len(content.dropped) > 0 {
+		log.Info("header fields removed", "id", id, "fields", strings.Join(content.dropped, ","))
 	}
 	log.Info("delivered", "id", id, "from", tx.from, "rcpts", len(tx.rcpts), "users", len(tx.targets),
 		"size", body.n, "tls", tx.tls)

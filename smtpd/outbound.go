@@ -68,6 +68,12 @@ func (s *session) submitData(tx transaction, user string, log *slog.Logger, id s
 	if added != "" {
 		log.Info("header fields added", "id", id, "fields", strings.Join(fieldNames(added), ","))
 	}
+	// Bcc names recipients the others must not see; a Return-Path is
+	// the final delivery's to add (headerfilter.go).
+	raw, dropped := stripFields(raw, dropNames("Bcc", "Return-Path"))
+	if len(dropped) > 0 {
+		log.Info("header fields removed", "id", id, "fields", strings.Join(dropped, ","))
+	}
 	// The copy for other hosts has our Received field but no Return-Path
 	// (RFC 5321 §4.4: only the final delivery adds it); local copies get
 	// both. The added fields come before the client's, in every copy:
