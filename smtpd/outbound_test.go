@@ -119,6 +119,11 @@ func TestSubmissionFromHeaderPolicy(t *testing.T) {
 		{"own, encoded name", "From: =?utf-8?q?Al=C3=AFce?= <Alice@Example.org>", "250 "},
 		{"alias", "From: \"The Team\" <team@example.org>", "250 "},
 		{"no From at all", "X-Note: none", "250 "},
+		// Who else the message says sent it (RFC 5322 §3.6.2, §3.6.6).
+		{"Sender of someone else", "From: alice@example.org\r\nSender: bob@example.org", "553 5.7.1 Sender header address rejected: not owned by the authenticated user"},
+		{"Resent-From of someone else", "From: alice@example.org\r\nResent-From: bob@example.org", "553 5.7.1 Resent-From header address rejected: not owned by the authenticated user"},
+		{"Resent-Sender of someone else", "From: alice@example.org\r\nResent-Sender: mallory@evil.example", "553 5.7.1 Resent-Sender header address rejected: not owned by the authenticated user"},
+		{"own Sender and Resent-From", "From: team@example.org\r\nSender: alice@example.org\r\nResent-From: Alice <alice+x@example.org>", "250 "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(e.inbox("bob@example.org"))
@@ -134,10 +139,11 @@ func TestSubmissionFromHeaderPolicy(t *testing.T) {
 		})
 	}
 	recs, err := queue.List(qdir)
-	if err != nil || len(recs) != 3 {
-		t.Errorf("%d queued, want the 3 accepted (%v)", len(recs), err)
+	if err != nil || len(recs) != 4 {
+		t.Errorf("%d queued, want the 4 accepted (%v)", len(recs), err)
 	}
 	e.wantLog(`msg="message refused: From header"`, "user=alice@example.org", "mallory@evil.example")
+	e.wantLog(`msg="message refused: From header"`, "Resent-Sender header address rejected", "mallory@evil.example")
 }
 
 // A message too big in its header alone is refused, and nothing stored.

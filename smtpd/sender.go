@@ -1,6 +1,8 @@
 package smtpd
 
 import (
+	"github.com/emersion/go-smtp"
+
 	"bufio"
 	"bytes"
 	"errors"
@@ -121,6 +123,27 @@ func (s *session) checkFromHeader(h textproto.Header, author string) (string, er
 			if first {
 				first = false
 				domain = strings.ToLower(a.Address[strings.LastIndexByte(a.Address, '@')+1:])
+			}
+		}
+	}
+	// The other fields that name who sent the message (RFC 5322 §3.6.2,
+	// §3.6.6) are held to the same policy: mail clients show "Sender on
+	// behalf of From", and a resent message as from Resent-From.
+	for _, name := range []string{"Sender", "Resent-From", "Resent-Sender"} {
+		for _, v := range h.Values(name) {
+			addrs, err := mail.ParseAddressList(v)
+			if err != nil {
+				return "", fmt.Errorf("%w: %s: %v", errBadHeader, name, err)
+			}
+			for _, a := range addrs {
+				ok, err := s.opts.Users.MaySendAs(s.user, a.Address)
+				switch {
+				case err != nil:
+					return "", fmt.Errorf("%w: %v", errUsersUnavailable, err)
+				case !ok:
+					return "", fmt.Errorf("%w: %s", &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+						Message: name + " header address rejected: not owned by the authenticated user"}, a.Address)
+				}
 			}
 		}
 	}
