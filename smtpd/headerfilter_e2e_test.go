@@ -78,3 +78,31 @@ func TestSubmissionDropsBcc(t *testing.T) {
 	}
 	e.wantLog("header fields removed", "fields=Bcc,Return-Path")
 }
+
+// Submission makes a bare CR a line end in every copy, so that no next hop
+// can read "\r.\r" as the end of the message.
+func TestSubmissionBareCR(t *testing.T) {
+	e := newEnv(t)
+	opts := e.options(Submission)
+	qdir := e.withQueue(&opts)
+	r := e.start(opts, false)
+	c := authed(t, e, r.addr)
+	msg := "From: alice@example.org\r\nSubject: s\r\n\r\nlast\r.\rMAIL FROM:<x@evil.example>\r\n"
+	got := sendData(t, c, "alice@example.org", []string{"bob@example.org", "friend@elsewhere.example"}, msg)
+	if !strings.HasPrefix(got, "250 ") {
+		t.Fatalf("reply %q", got)
+	}
+	id := queueID(t, strings.TrimPrefix(got, "250 "))
+	const body = "\r\n\r\nlast\r\n.\r\nMAIL FROM:<x@evil.example>\r\n"
+	if in := e.inbox("bob@example.org"); len(in) != 1 || !strings.HasSuffix(in[0].data, body) {
+		t.Errorf("bob's copy: %+v", in)
+	}
+	data, err := os.ReadFile(filepath.Join(qdir, "mail", id+".msg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(string(data), body) || strings.Contains(strings.ReplaceAll(string(data), "\r\n", ""), "\r") {
+		t.Errorf("queued copy: %q", data)
+	}
+	e.wantLog("bare CR made a line end", "count=2")
+}

@@ -48,7 +48,8 @@ func (s *session) addRemote(to string) error {
 // local ones in their INBOX, remote ones in the queue.
 func (s *session) submitData(tx transaction, user string, log *slog.Logger, id string, t trace, body *dataReader) error {
 	c := s.c
-	br := bufio.NewReaderSize(body, 4096)
+	fix := newBareCRFixer(body) // barecr.go
+	br := bufio.NewReaderSize(fix, 4096)
 	raw, hdr, err := readHeaderSection(br)
 	if err != nil {
 		return s.dataFailed(log, id, tx, body, err)
@@ -107,6 +108,9 @@ func (s *session) submitData(tx transaction, user string, log *slog.Logger, id s
 	}
 	if err != nil {
 		return s.dataFailed(log, id, tx, body, err)
+	}
+	if fix.fixed > 0 {
+		log.Info("bare CR made a line end", "id", id, "count", fix.fixed)
 	}
 	// "delivered" as for inbound mail when everything was local;
 	// "accepted" when some of it is in the queue.
