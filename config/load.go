@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -41,22 +42,85 @@ func Load(path string) (*Config, error) {
 // messages, and as the base of relative paths). Parse touches no file
 // except to check that the TLS files are readable.
 func Parse(data []byte, name string) (*Config, error) {
-	c := Default()
-	c.Path = name
-	c.lines = keyLines(data)
-	md, err := toml.Decode(string(data), c)
-	if err != nil {
-		return nil, &Error{Problems: []Problem{decodeProblem(c, err)}}
+	// The decoder stops at the first value of the wrong type. To report
+	// them all, each one's line is blanked and the file decoded again
+	// (the line numbers stay); the checks then run on the rest, less
+	// what they would say again about the keys already reported.
+	var (
+		c        *Config
+		md       toml.MetaData
+		typeErrs []Problem
+		work     = data
+	)
+	for {
+		c = Default()
+		c.Path = name
+		c.lines = keyLines(data)
+		var err error
+		md, err = toml.Decode(string(work), c)
+		if err == nil {
+			break
+		}
+		p := decodeProblem(c, err)
+		var pe toml.ParseError
+		if errors.As(err, &pe) && len(typeErrs) > 0 {
+			// A value over several lines, of which only the first was
+			// blanked: report what was found, not this.
+			return nil, &Error{Problems: typeErrs}
+		}
+		if errors.As(err, &pe) || p.Line == 0 || len(typeErrs) >= maxTypeProblems {
+			return nil, &Error{Problems: append(typeErrs, p)}
+		}
+		if slices.ContainsFunc(typeErrs, func(q Problem) bool { return q.Line == p.Line }) {
+			return nil, &Error{Problems: typeErrs} // blanking did not help
+		}
+		typeErrs = append(typeErrs, p)
+		work = blankLine(work, p.Line)
 	}
 	ps := &problems{c: c}
 	unknownKeys(ps, md)
 	c.fillZeroes()
 	c.makePathsAbsolute()
 	c.check(ps)
+	if len(typeErrs) > 0 {
+		reported := map[string]bool{}
+		for _, p := range typeErrs {
+			reported[p.Key] = true
+		}
+		rest := typeErrs
+		for _, p := range ps.list {
+			if !reported[p.Key] {
+				rest = append(rest, p)
+			}
+		}
+		ps.list = rest
+	}
 	if err := ps.err(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// maxTypeProblems bounds the decoding passes of Parse.
+const maxTypeProblems = 50
+
+// blankLine empties line n (1-based) of data, keeping its line end.
+func blankLine(data []byte, n int) []byte {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if n < 1 || n > len(lines) {
+		return data
+	}
+	out := make([]byte, 0, len(data))
+	for i, l := range lines {
+		if i == n-1 {
+			if bytes.HasSuffix(l, []byte("\n")) {
+				out = append(out, '\n')
+			}
+			continue
+		}
+		out = append(out, l...)
+	}
+	return out
 }
 
 // unknownKeys reports every key in the file that the schema does not have,

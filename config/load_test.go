@@ -173,8 +173,10 @@ func TestLoadSyntaxAndTypeErrors(t *testing.T) {
 	for i, tt := range tests {
 		path := writeFile(t, dir, "f"+string(rune('0'+i))+".toml", tt.content)
 		got := problemStrings(t, func() error { _, err := Load(path); return err }())
-		if len(got) != 1 || got[0] != path+tt.want {
-			t.Errorf("Load(%q):\n%q\nwant:\n%q", tt.content, got, path+tt.want)
+		// A type error comes first; the checks of the rest follow it
+		// (these files lack hostname or domains).
+		if len(got) == 0 || got[0] != path+tt.want {
+			t.Errorf("Load(%q):\n%q\nwant first:\n%q", tt.content, got, path+tt.want)
 		}
 	}
 	got := problemStrings(t, func() error { _, err := Load(filepath.Join(dir, "missing.toml")); return err }())
@@ -235,8 +237,8 @@ func TestLoadTypeErrors(t *testing.T) {
 	for i, tt := range tests {
 		path := writeFile(t, dir, fmt.Sprintf("t%d.toml", i), tt.content)
 		got := problemStrings(t, func() error { _, err := Load(path); return err }())
-		if len(got) != 1 || got[0] != path+tt.want {
-			t.Errorf("Load(%q):\n%q\nwant:\n%q", tt.content, got, path+tt.want)
+		if len(got) == 0 || got[0] != path+tt.want {
+			t.Errorf("Load(%q):\n%q\nwant first:\n%q", tt.content, got, path+tt.want)
 		}
 	}
 	// Text the reader does not know keeps the decoder's words, with the file.
@@ -246,5 +248,38 @@ func TestLoadTypeErrors(t *testing.T) {
 	}
 	if p, ok := typeProblem(c, `toml: (last key "hostname"): incompatible types: TOML value has type int64; destination has type string`); !ok || p.String() != "/x.toml: hostname: is a whole number; it must be a string in quotes" {
 		t.Errorf("error without a line: %q, %v", p.String(), ok)
+	}
+}
+
+// Values of the wrong type are all reported, with the other problems of
+// the file, each once: the decoder alone stops at the first.
+func TestLoadEveryTypeError(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, dir, "many.toml", `hostname = "mail.example.org"
+domains = ["example.org"]
+bogus = 1
+[listen]
+smtp = 25
+imap = "127.0.0.1:1143"
+[limits]
+max_recipients = "10"
+[auth]
+allow_plaintext = "yes"
+`)
+	got := problemStrings(t, func() error { _, err := Load(path); return err }())
+	want := []string{
+		path + `:5: listen.smtp: is a whole number; it must be a string in quotes`,
+		path + `:8: limits.max_recipients: is a string; it must be a whole number`,
+		path + `:10: auth.allow_plaintext: is a string; it must be true or false`,
+	}
+	if len(got) != 4 || strings.Join(got[:3], "\n") != strings.Join(want, "\n") || !strings.Contains(got[3], ":3: bogus: ") {
+		t.Errorf("got:\n%s\nwant:\n%s\nand bogus at line 3", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// A wrong value over several lines: its first line is blanked, the
+	// rest would not parse; what was found is reported, nothing made up.
+	path = writeFile(t, dir, "multi.toml", "hostname = \"h.example\"\ndomains = [\n 1,\n 2,\n]\n[limits]\nmax_recipients = \"x\"\n")
+	got = problemStrings(t, func() error { _, err := Load(path); return err }())
+	if len(got) != 1 || !strings.HasPrefix(got[0], path+":2: domains: ") {
+		t.Errorf("multi-line value: %q", got)
 	}
 }
