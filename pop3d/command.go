@@ -62,6 +62,19 @@ func parseCommand(line string) (command, error) {
 
 // parseNumber parses a POP3 decimal number: digits only, no sign, no
 // space; at most bits wide.
+// allDigits reports whether s is 1 to max ASCII digits.
+func allDigits(s string, max int) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 func parseNumber(s string, bits int) (uint64, bool) {
 	if s == "" || len(s) > 20 {
 		return 0, false

@@ -3,6 +3,7 @@ package pop3d
 import (
 	"bufio"
 	"errors"
+	"math"
 	"strconv"
 
 	"github.com/mailsuite/mailsuite/mailbox"
@@ -37,6 +38,11 @@ func (ss *session) cmdTop(cmd command) {
 	}
 	// Check the count first: message answers -ERR itself.
 	lines, ok := parseNumber(cmd.args[1], 63)
+	if !ok && allDigits(cmd.args[1], 100) {
+		// A count past any message's length (RFC 1939 §7: "n must
+		// be a non-negative number"): all of the body.
+		lines, ok = math.MaxInt64, true
+	}
 	if !ok {
 		ss.fail("-ERR invalid line count")
 		return

@@ -136,7 +136,12 @@ func TestTop(t *testing.T) {
 			t.Errorf("TOP 1 %d:\n got %q\nwant %q", n, got, want)
 		}
 	}
-	c.cmd("TOP 1 99999999999999999999", "-ERR invalid line count")
+	// A count past any number: the whole message.
+	c.cmd("TOP 1 99999999999999999999", "+OK top of message follows")
+	if got, want := string(c.body()), head+"\r\n\r\n"+strings.Join(bodyLines, ""); got != want {
+		t.Errorf("TOP 1 99999999999999999999:\n got %q\nwant %q", got, want)
+	}
+	c.cmd("TOP 1 "+strings.Repeat("9", 101), "-ERR invalid line count")
 	c.cmd("QUIT", "+OK "+testHost+" POP3 server signing off (0 messages deleted)")
 	e.waitSessionsEnded(1)
 	// TOP does not set \Seen.
