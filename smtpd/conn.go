@@ -45,6 +45,8 @@ type conn struct {
 	aborted      bool      // Shutdown's grace ended, or Close
 	authFailures int       // failed AUTH attempts, across STARTTLS
 
+	bdat atomic.Bool // a Data call is receiving a BDAT message (endConn)
+
 	nameOnce sync.Once
 	name     string // see remoteName
 }
@@ -103,7 +105,7 @@ func (c *conn) serve() {
 	// go-smtp reads the client through endConn: the connection itself, the
 	// plaintext over implicit TLS, and under the *tls.Conn go-smtp makes at
 	// STARTTLS.
-	c.in = &endConn{Conn: c.nc}
+	c.in = &endConn{Conn: c.nc, bdat: &c.bdat, log: c.log}
 	ln := &oneConnListener{conn: c.in, waiting: make(chan struct{}), closed: make(chan struct{})}
 	go gs.Serve(ln)
 	<-ln.waiting // the handler goroutine is started
@@ -147,15 +149,35 @@ func (c *conn) tlsState(sc *smtp.Conn) (tls.ConnectionState, bool) {
 // is exactly the octets announced). go-smtp reads the connection only for
 // octets it still needs, so an end found before dataReader gets the end of
 // the message means the message was cut off (see ended).
+//
+// It also ends the connection for a BDAT chunk cut by the read timeout.
+// go-smtp answers such a chunk and then reads the connection for commands
+// again, so the rest of the chunk, arriving late, would run as commands:
+// text from inside a message, perhaps one relayed for somebody else. Once a
+// read times out while a BDAT message is being received (c.bdat), every
+// later read fails, and go-smtp closes the connection after its answer.
 type endConn struct {
 	net.Conn
-	end atomic.Bool
+	end  atomic.Bool
+	bdat *atomic.Bool // a BDAT message is being received (conn.bdat)
+	cut  atomic.Bool
+	log  *slog.Logger
 }
 
+// errBDATCut fails every read after a BDAT chunk was cut by the timeout.
+var errBDATCut = errors.New("smtpd: a BDAT chunk was cut by the read timeout: closing the connection")
+
 func (c *endConn) Read(p []byte) (int, error) {
+	if c.cut.Load() {
+		return 0, errBDATCut
+	}
 	n, err := c.Conn.Read(p)
 	if err == io.EOF {
 		c.end.Store(true)
+	}
+	if err != nil && c.bdat != nil && c.bdat.Load() && isTimeout(err) {
+		c.cut.Store(true)
+		c.log.Info("BDAT chunk cut by the read timeout; closing the connection")
 	}
 	return n, err
 }

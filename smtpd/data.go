@@ -116,6 +116,7 @@ type dataReader struct {
 func newDataReader(r io.Reader, c *conn) *dataReader {
 	c.dataStarted()
 	_, bdat := r.(*io.PipeReader)
+	c.bdat.Store(bdat)
 	d := &dataReader{r: r, c: c, timeout: c.srv.opts.ReadTimeout, limit: c.srv.opts.MaxMessageSize, bdat: bdat}
 	d.setDeadline()
 	return d

@@ -100,3 +100,41 @@ func TestRefusedMessageRestReadPerRead(t *testing.T) {
 	c.expect("NOOP", "250 2.0.0 I have successfully done nothing")
 	e.wantNoMail()
 }
+
+// A BDAT chunk cut by the read timeout is answered, and the connection
+// closed: the rest of the chunk, arriving late, is never read as commands
+// (go-smtp alone would run them). Nothing is stored.
+func TestBDATStallIsCut(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			e := newEnv(t)
+			opts := e.options(Inbound)
+			opts.ReadTimeout = 200 * time.Millisecond
+			r := e.start(opts, m.implicit)
+			c := e.dialMode(r, m.implicit)
+			c.cmd("EHLO client.example")
+			bdatTo(c, "a@x.net", "alice@example.org")
+			rest := "\r\nMAIL FROM:<x@evil.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\nSubject: injected\r\n\r\nx\r\n.\r\n"
+			head := "Subject: stalled\r\n\r\npart"
+			c.nc.Write([]byte("BDAT " + itoa(len(head)+len(rest)) + " LAST\r\n" + head))
+			if got := c.read(); !strings.HasPrefix(got, "554 ") {
+				t.Errorf("after the stall: %q", got)
+			}
+			c.nc.Write([]byte(rest)) // may fail: the server is closing
+			// go-smtp may say 421 before it closes; nothing else.
+			c.nc.SetReadDeadline(time.Now().Add(testTimeout))
+			for {
+				line, err := c.tp.ReadLine()
+				if err != nil {
+					break
+				}
+				if line != "421 4.4.0 Connection error, sorry" {
+					t.Errorf("after the cut chunk: %q", line)
+				}
+			}
+			waitFor(t, "the connection to end", func() bool { return r.srv.busyConns() == 0 })
+			e.wantNoMail()
+			e.wantLog("BDAT chunk cut by the read timeout")
+		})
+	}
+}

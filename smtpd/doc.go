@@ -43,9 +43,10 @@
 //     part arrives unquoted ("\"bob\"@example.org" as bob@example.org), so
 //     quoting can be neither refused nor kept.
 //   - A BDAT chunk cut by the read timeout is answered "554 5.0.0 Error:
-//     transaction failed: " and Go's error text (with both addresses), and
-//     whatever is left of the chunk, should it come later, is read as
-//     commands. (A DATA cut so is handled here: see below.)
+//     transaction failed: " and Go's error text (with both addresses),
+//     then "421 4.4.0 Connection error, sorry" as the connection closes.
+//     (go-smtp alone would read the rest of the chunk as commands; endConn
+//     fails every read after the timeout instead.)
 //
 // Worked around here: the SIZE boundary (size.go); the read deadline during
 // DATA, and go-smtp reading the rest of a refused message under a deadline

@@ -65,6 +65,7 @@ func (c *conn) dataReceived() bool {
 
 // dataEnded records the end of a Data call reading through d.
 func (c *conn) dataEnded(d *dataReader) {
+	c.bdat.Store(false)
 	c.mu.Lock()
 	if d.received {
 		c.storing--
