@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/emersion/go-smtp"
 )
 
 // needTool returns the path of a client program, or skips (fails in CI).
@@ -180,4 +182,80 @@ except poplib.error_proto as e:
 func portOf(addr string) string {
 	_, p := hostPort(addr)
 	return p
+}
+
+// fetchmail, the POP3 and IMAP collector of many small offices, fetches
+// and keeps bob's mail over POP3S and over IMAP with STARTTLS, verifying
+// our certificate; with its UIDL record a second POP3 run fetches nothing
+// new.
+func TestFetchmail(t *testing.T) {
+	fetchmail := needTool(t, "fetchmail")
+	in := newInstance(t, "")
+	in.addUser("bob@example.org", "bob-pw-secret")
+	in.start()
+	in.waitLog("mailsuite ready")
+	for i := 1; i <= 3; i++ {
+		c, err := smtp.Dial(in.addr["smtp"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := fmt.Sprintf("Subject: for fetchmail %d\r\n\r\nbody %d\r\n", i, i)
+		if err := c.SendMail("x@elsewhere.test", []string{"bob@example.org"}, strings.NewReader(msg)); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+
+	home := t.TempDir()
+	run := func(name, poll, userOpts string) (string, int) {
+		t.Helper()
+		out := filepath.Join(home, name+".bsmtp")
+		rc := filepath.Join(home, name+".rc")
+		os.WriteFile(rc, []byte("set no syslog\n"+poll+` user "bob@example.org" password "bob-pw-secret" keep `+userOpts+` sslcertck sslcertfile "`+in.certFile()+`" bsmtp "`+out+"\"\n"), 0o600)
+		cmd := exec.Command(fetchmail, "-f", rc, "--nodetach", "-v")
+		cmd.Env = append(os.Environ(), "HOME="+home, "FETCHMAILHOME="+home)
+		log, err := cmd.CombinedOutput()
+		code := 0
+		if err != nil {
+			ee, ok := err.(*exec.ExitError)
+			if !ok {
+				t.Fatalf("fetchmail: %v", err)
+			}
+			code = ee.ExitCode()
+		}
+		got, _ := os.ReadFile(out)
+		if code != 0 && code != 1 { // 1: no new mail
+			t.Fatalf("fetchmail %s: exit %d\n%s", name, code, log)
+		}
+		return string(got), code
+	}
+
+	_, pop3sPort := hostPort(in.addr["pop3s"])
+	got, code := run("pop3s", "poll localhost protocol POP3 port "+pop3sPort+" uidl", "ssl")
+	if code != 0 || strings.Count(got, "\nDATA\r\n") != 3 && strings.Count(got, "\nDATA\n") != 3 {
+		t.Errorf("fetchmail POP3S: exit %d, fetched:\n%s", code, got)
+	}
+	for i := 1; i <= 3; i++ {
+		if !strings.Contains(got, fmt.Sprintf("Subject: for fetchmail %d", i)) {
+			t.Errorf("fetchmail POP3S: message %d missing", i)
+		}
+	}
+	// Kept on the server, and known by UIDL: nothing new the second time.
+	if _, code := run("pop3s-again", "poll localhost protocol POP3 port "+pop3sPort+" uidl", "ssl"); code != 1 {
+		t.Errorf("second fetchmail POP3S run: exit %d, want 1 (no new mail)", code)
+	}
+	if n := len(in.maildirFiles("bob@example.org", "")); n != 3 {
+		t.Errorf("bob has %d messages after keep, want 3", n)
+	}
+
+	// IMAP on the STARTTLS port: fetchmail upgrades before it logs in
+	// (LOGINDISABLED until then), and fetches what is unseen.
+	_, imapPort := hostPort(in.addr["imap"])
+	got, code = run("imap", "poll localhost protocol IMAP port "+imapPort, "sslproto tls1.2+ fetchall")
+	if code != 0 || strings.Count(got, "Subject: for fetchmail") != 3 {
+		t.Errorf("fetchmail IMAP: exit %d, fetched:\n%s", code, got)
+	}
+	if err := in.stop(); err != nil {
+		t.Fatal(err)
+	}
 }
