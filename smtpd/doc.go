@@ -32,6 +32,9 @@
 //     end of the line ("FOOBAR", "FOO") gets "501 5.5.2 Bad command"; only
 //     an unknown four-letter word gets 500, as RFC 5321 §4.2.4 wants for
 //     every unrecognized command.
+//   - MAIL and RCPT parameters that are not offered (RET=, ENVID=,
+//     NOTIFY=, ORCPT= of DSN, which is not advertised) get "504 5.5.4"
+//     where RFC 5321 §4.1.1.11 asks for 555.
 //   - Bad base64 in AUTH (initial response or continuation) gets "454
 //     4.7.0 Invalid base64 data" where RFC 4954 §4 wants 501.
 //   - The reply to the fourth malformed or unknown command is followed by
