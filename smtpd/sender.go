@@ -106,48 +106,49 @@ func (s *session) checkFromHeader(h textproto.Header, author string) (string, er
 	if at := strings.LastIndexByte(author, '@'); at >= 0 {
 		domain = strings.ToLower(author[at+1:])
 	}
-	first := true
-	for _, v := range h.Values("From") {
-		addrs, err := mail.ParseAddressList(v)
-		if err != nil {
-			return "", fmt.Errorf("%w: From: %v", errBadHeader, err)
-		}
-		for _, a := range addrs {
-			ok, err := s.opts.Users.MaySendAs(s.user, a.Address)
-			switch {
-			case err != nil:
-				return "", fmt.Errorf("%w: %v", errUsersUnavailable, err)
-			case !ok:
-				return "", fmt.Errorf("%w: %s", errFromNotOwned, a.Address)
-			}
-			if first {
-				first = false
-				domain = strings.ToLower(a.Address[strings.LastIndexByte(a.Address, '@')+1:])
-			}
-		}
+	addrs, err := s.ownedAddresses(h, "From", errFromNotOwned)
+	if err != nil {
+		return "", err
+	}
+	if len(addrs) > 0 {
+		a := addrs[0]
+		domain = strings.ToLower(a[strings.LastIndexByte(a, '@')+1:])
 	}
 	// The other fields that name who sent the message (RFC 5322 §3.6.2,
 	// §3.6.6) are held to the same policy: mail clients show "Sender on
 	// behalf of From", and a resent message as from Resent-From.
 	for _, name := range []string{"Sender", "Resent-From", "Resent-Sender"} {
-		for _, v := range h.Values(name) {
-			addrs, err := mail.ParseAddressList(v)
-			if err != nil {
-				return "", fmt.Errorf("%w: %s: %v", errBadHeader, name, err)
-			}
-			for _, a := range addrs {
-				ok, err := s.opts.Users.MaySendAs(s.user, a.Address)
-				switch {
-				case err != nil:
-					return "", fmt.Errorf("%w: %v", errUsersUnavailable, err)
-				case !ok:
-					return "", fmt.Errorf("%w: %s", &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
-						Message: name + " header address rejected: not owned by the authenticated user"}, a.Address)
-				}
-			}
+		notOwned := &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+			Message: name + " header address rejected: not owned by the authenticated user"}
+		if _, err := s.ownedAddresses(h, name, notOwned); err != nil {
+			return "", err
 		}
 	}
 	return domain, nil
+}
+
+// ownedAddresses returns the addresses of every field name in h, in
+// order, once each is known to be the user's to send as; one that is not
+// gives notOwned (wrapped, with the address, for the log).
+func (s *session) ownedAddresses(h textproto.Header, name string, notOwned error) ([]string, error) {
+	var out []string
+	for _, v := range h.Values(name) {
+		addrs, err := mail.ParseAddressList(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", errBadHeader, name, err)
+		}
+		for _, a := range addrs {
+			ok, err := s.opts.Users.MaySendAs(s.user, a.Address)
+			switch {
+			case err != nil:
+				return nil, fmt.Errorf("%w: %v", errUsersUnavailable, err)
+			case !ok:
+				return nil, fmt.Errorf("%w: %s", notOwned, a.Address)
+			}
+			out = append(out, a.Address)
+		}
+	}
+	return out, nil
 }
 
 // addedFields returns the header fields submission adds to a message that
