@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/mailsuite/mailsuite/smtpd/queue"
 )
 
 // Inbound: a Return-Path the sender wrote is not stored; ours heads the
@@ -42,13 +40,7 @@ func TestInboundDropsClientReturnPath(t *testing.T) {
 func TestSubmissionDropsBcc(t *testing.T) {
 	e := newEnv(t)
 	opts := e.options(Submission)
-	qdir := filepath.Join(t.TempDir(), "queue")
-	q, err := queue.Open(qdir, queue.Options{Hostname: testHost, Store: e.store, Logger: e.log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { q.Close() })
-	opts.Outbound = q
+	qdir := e.withQueue(&opts)
 	r := e.start(opts, false)
 	c := authed(t, e, r.addr)
 
