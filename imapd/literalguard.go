@@ -82,6 +82,9 @@ var (
 	// errAfterMessage fails the read of anything but the line's end after
 	// an APPEND message.
 	errAfterMessage = errors.New("imapd: text after an APPEND message literal: closing the connection")
+	// errQuotedLineEnd fails the read of a line end inside a quoted
+	// string.
+	errQuotedLineEnd = errors.New("imapd: a line end inside a quoted string: closing the connection")
 	// errLongCommand fails the read that takes a command past
 	// maxGuardCommand octets outside its literals.
 	errLongCommand = errors.New("imapd: a command of more than 48 KiB outside its literals: closing the connection")
@@ -114,7 +117,7 @@ const (
 const maxBufferedLiteral = 4096
 
 func newLiteralGuard(trace io.Writer) *literalGuard {
-	return &literalGuard{trace: trace, client: framer{max: maxGuardCommand}}
+	return &literalGuard{trace: trace, client: framer{max: maxGuardCommand, quotes: true}}
 }
 
 // Write takes the octets the library read from the client (through its
@@ -351,6 +354,33 @@ type framer struct {
 	// text counts the octets outside literals since its user last set it
 	// to zero; past max (when max > 0) feed fails with errLongCommand.
 	text, max int64
+	// quotes: follow quoted strings, and fail with errQuotedLineEnd at a
+	// line end inside one. The library's quoted strings take any octet
+	// but '"' and '\\', CR and LF included (RFC 9051's QUOTED-CHAR
+	// excludes them), so a quoted string could hide line ends from the
+	// framer: a literal header at the end of such a "line" that the
+	// library reads as quoted text, or a command counted as several
+	// short ones, which the library then cuts at its 50 KiB limit and
+	// reads the rest of as the next command. A real client sends such
+	// text as a literal.
+	quotes         bool
+	inQuote, quEsc bool
+}
+
+// scanQuotes follows quoted strings through b, outside literal data.
+func (f *framer) scanQuotes(b []byte) {
+	for _, c := range b {
+		switch {
+		case !f.inQuote:
+			f.inQuote = c == '"'
+		case f.quEsc:
+			f.quEsc = false
+		case c == '\\':
+			f.quEsc = true
+		case c == '"':
+			f.inQuote = false
+		}
+	}
 }
 
 // splitLine is what a framer keeps of a line split across chunks.
@@ -363,6 +393,7 @@ const framerTail = 32
 
 func (f *framer) reset() {
 	f.split, f.literal, f.inLit, f.text = nil, 0, false, 0
+	f.inQuote, f.quEsc = false, false
 }
 
 // count adds n octets outside literals and reports whether they are too
@@ -398,6 +429,9 @@ func (f *framer) feed(p []byte, line func(head []byte, h literalHeader) error, l
 			if err := f.count(len(p)); err != nil {
 				return err
 			}
+			if f.quotes {
+				f.scanQuotes(p)
+			}
 			f.keep(p)
 			return nil
 		}
@@ -405,6 +439,11 @@ func (f *framer) feed(p []byte, line func(head []byte, h literalHeader) error, l
 		p = p[i+1:]
 		if err := f.count(len(seg)); err != nil {
 			return err
+		}
+		if f.quotes {
+			if f.scanQuotes(seg[:len(seg)-1]); f.inQuote {
+				return errQuotedLineEnd
+			}
 		}
 		head, end := seg, seg
 		if f.split != nil {
@@ -449,6 +488,10 @@ func (f *framer) keep(seg []byte) {
 func parseLiteralHeader(line []byte) literalHeader {
 	line = bytes.TrimSuffix(line, []byte("\n"))
 	line = bytes.TrimSuffix(line, []byte("\r"))
+	// The library takes one space before the line end too ("{5} \r\n",
+	// go-imap issue 540): so must the guard, or it would miss the
+	// literal that the library then reads.
+	line = bytes.TrimSuffix(line, []byte(" "))
 	if !bytes.HasSuffix(line, []byte("}")) {
 		return literalHeader{}
 	}

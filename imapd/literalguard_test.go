@@ -98,6 +98,14 @@ func TestLiteralInjectionRefused(t *testing.T) {
 				// text from a message's own header).
 				{"long line", overlong(`a UID SEARCH HEADER Message-ID "`, "x DELETE Trash\r\n"), "", true},
 				{"long login", overlong(`a LOGIN `+testUser+` "`, "x LOGIN "+testUser+" "+testPassword+"\r\n"), "", false},
+				// The library takes a space before a literal header's
+				// line end, so the guard must see that literal too.
+				{"space before CRLF", "a DELETE {5000+} \r\n" + injectedLiteral(5000) + "\r\n", "", true},
+				// A bare LF inside a quoted string (which the library
+				// takes as text) must not make a long command look short.
+				{"LF in a quoted string", overlong(`a UID SEARCH HEADER Message-ID "`+strings.Repeat("A", 30000)+"\n", "x DELETE Trash\r\n"), "", true},
+				// Nor hide a literal header the library reads as text.
+				{"literal header in a quoted string", `a UID SEARCH TEXT "x {4000}` + "\r\n" + injectedLiteral(4000) + "\"\r\n", "", true},
 			} {
 				r := dial()
 				if tc.loggedIn {
@@ -129,10 +137,10 @@ func TestLiteralInjectionRefused(t *testing.T) {
 				!strings.Contains(strings.Join(u, "\n"), "Trash") {
 				t.Errorf("folders after the attempts: %q", u)
 			}
-			if n := len(e.logs.find("login")); n != 2+8 {
+			if n := len(e.logs.find("login")); n != 2+11 {
 				// setup, the final check, and one per logged-in case: the
 				// LOGINs inside the literals and long lines never ran.
-				t.Errorf("%d logins, want 10", n)
+				t.Errorf("%d logins, want 13", n)
 			}
 		})
 	}
