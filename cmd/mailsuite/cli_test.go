@@ -551,7 +551,7 @@ func TestUserReaddedSeesOldMail(t *testing.T) {
 	}
 	expect(t, "", []string{"--config", cfg, "user", "del", "carol@example.org"},
 		"user carol@example.org deleted; their stored mail was not removed\nnote: their mail stays in "+mail+
-			"; a user added later with this address would see it, so remove it (rm -r "+mail+") unless the address is to be given back to them\n", "", 0)
+			"; a user added later with this address would see it, so unless the address is to be given back to them, stop the server, remove it (rm -r "+mail+"), and start the server again\n", "", 0)
 	expect(t, "secret-password-2\n", []string{"--config", cfg, "user", "add", "carol@example.org"},
 		"user carol@example.org added\n",
 		"mailsuite: warning: "+mail+" already holds mail of an earlier account with this address, and carol@example.org now sees it; "+

@@ -121,7 +121,7 @@ func (s *adminSession) userDel(addr string, stdout, stderr io.Writer) error {
 	lower := strings.ToLower(addr)
 	fmt.Fprintf(stdout, "user %s deleted; their stored mail was not removed\n", lower)
 	if dir := s.storedMail(lower); dir != "" {
-		fmt.Fprintf(stdout, "note: their mail stays in %s; a user added later with this address would see it, so remove it (rm -r %s) unless the address is to be given back to them\n", dir, dir)
+		fmt.Fprintf(stdout, "note: their mail stays in %s; a user added later with this address would see it, so unless the address is to be given back to them, stop the server, remove it (rm -r %s), and start the server again\n", dir, dir)
 	}
 	s.noteAliasesListing(lower, stdout)
 	s.warnPostmastersLost(reached, stderr)
