@@ -7,10 +7,12 @@ import "io"
 // RFC 5321 §2.3.8: CR and LF occur only together, as CRLF. A bare CR in a
 // submitted message would go out as it came, and a next hop that takes a
 // bare CR for a line end would read "\r.\r" as the end of the message and
-// what follows as new commands (the SMTP smuggling class). Submission
-// therefore makes each a line end, before the message is stored, queued or
-// DKIM-signed, so that every copy and the signature agree. (Bare LF needs
-// nothing here: the store and the outbound client both end lines in CRLF.)
+// what follows as new commands (the SMTP smuggling class), and a reader
+// that does the same would see a header field hidden behind it (a second
+// Return-Path under ours). Submission and inbound delivery therefore make
+// each a line end before the message is stored, queued or DKIM-signed, so
+// that every copy and the signature agree. (Bare LF needs nothing here:
+// the store and the outbound client both end lines in CRLF.)
 type bareCRFixer struct {
 	r       io.Reader
 	pending bool   // the last octet read was a CR whose next octet is unknown

@@ -51,7 +51,7 @@ func (s *session) Data(r io.Reader) error {
 		return s.submitData(tx, user, log, id, t, body) // outbound.go
 	}
 	// Our Return-Path heads the message: one the client wrote goes.
-	content := newFieldDropper(body, dropNames("Return-Path"))
+	content := newFieldDropper(newBareCRFixer(body), dropNames("Return-Path"))
 	err := s.opts.Store.Deliver(c.ctx, tx.targets, io.MultiReader(strings.NewReader(t.String()), content))
 	if err != nil {
 		rep := reply(err)

@@ -17,7 +17,7 @@ func TestInboundDropsClientReturnPath(t *testing.T) {
 	c.expectPrefix("MAIL FROM:<real@remote.example>", "250 ")
 	c.expectPrefix("RCPT TO:<alice@example.org>", "250 ")
 	c.expectPrefix("DATA", "354 ")
-	c.send("Return-Path: <forged@evil.example>\r\nSubject: hi\r\nreturn-path : <again@evil.example>\r\n\r\nReturn-Path: <in the body>\r\n.")
+	c.send("Return-Path: <forged@evil.example>\r\nSubject: hi\r\nreturn-path : <again@evil.example>\r\nX-A: a\rReturn-Path: <behind-a-cr@evil.example>\r\n\r\nReturn-Path: <in the body>\r\n.")
 	if got := c.read(); !strings.HasPrefix(got, "250 ") {
 		t.Fatalf("reply %q", got)
 	}
@@ -29,10 +29,10 @@ func TestInboundDropsClientReturnPath(t *testing.T) {
 	if n := fieldCount(h, "Return-Path"); n != 1 || !strings.HasPrefix(in[0].data, "Return-Path: <real@remote.example>\r\n") {
 		t.Errorf("%d Return-Path fields, want ours alone first:\n%s", n, in[0].data)
 	}
-	if strings.Contains(in[0].data, "evil.example") || !strings.HasSuffix(in[0].data, "\r\nSubject: hi\r\n\r\nReturn-Path: <in the body>\r\n") {
+	if strings.Contains(in[0].data, "evil.example") || !strings.HasSuffix(in[0].data, "\r\nSubject: hi\r\nX-A: a\r\n\r\nReturn-Path: <in the body>\r\n") {
 		t.Errorf("stored:\n%s", in[0].data)
 	}
-	e.wantLog("header fields removed", "fields=Return-Path,return-path")
+	e.wantLog("header fields removed", "fields=Return-Path,return-path,Return-Path")
 }
 
 // Submission: Bcc reaches no copy (RFC 5322 §3.6.3), the blind recipient
