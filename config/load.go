@@ -66,13 +66,13 @@ func Parse(data []byte, name string) (*Config, error) {
 		if errors.As(err, &pe) && len(typeErrs) > 0 {
 			// A value over several lines, of which only the first was
 			// blanked: report what was found, not this.
-			return nil, &Error{Problems: typeErrs}
+			return nil, &Error{Problems: byLine(typeErrs)}
 		}
 		if errors.As(err, &pe) || p.Line == 0 || len(typeErrs) >= maxTypeProblems {
-			return nil, &Error{Problems: append(typeErrs, p)}
+			return nil, &Error{Problems: byLine(append(typeErrs, p))}
 		}
 		if slices.ContainsFunc(typeErrs, func(q Problem) bool { return q.Line == p.Line }) {
-			return nil, &Error{Problems: typeErrs} // blanking did not help
+			return nil, &Error{Problems: byLine(typeErrs)} // blanking did not help
 		}
 		typeErrs = append(typeErrs, p)
 		work = blankLine(work, p.Line)
@@ -93,12 +93,29 @@ func Parse(data []byte, name string) (*Config, error) {
 				rest = append(rest, p)
 			}
 		}
-		ps.list = rest
+		ps.list = byLine(rest)
 	}
 	if err := ps.err(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// byLine sorts problems by line, those of the file as a whole last: the
+// decoder meets tables in no fixed order.
+func byLine(ps []Problem) []Problem {
+	slices.SortStableFunc(ps, func(a, b Problem) int {
+		switch {
+		case a.Line == b.Line:
+			return 0
+		case a.Line == 0:
+			return 1
+		case b.Line == 0:
+			return -1
+		}
+		return a.Line - b.Line
+	})
+	return ps
 }
 
 // maxTypeProblems bounds the decoding passes of Parse.

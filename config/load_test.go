@@ -272,14 +272,16 @@ allow_plaintext = "yes"
 		path + `:8: limits.max_recipients: is a string; it must be a whole number`,
 		path + `:10: auth.allow_plaintext: is a string; it must be true or false`,
 	}
-	if len(got) != 4 || strings.Join(got[:3], "\n") != strings.Join(want, "\n") || !strings.Contains(got[3], ":3: bogus: ") {
+	// In line order, whatever order the decoder met the tables in.
+	if len(got) != 4 || !strings.Contains(got[0], ":3: bogus: ") || strings.Join(got[1:], "\n") != strings.Join(want, "\n") {
 		t.Errorf("got:\n%s\nwant:\n%s\nand bogus at line 3", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	// A wrong value over several lines: its first line is blanked, the
 	// rest would not parse; what was found is reported, nothing made up.
 	path = writeFile(t, dir, "multi.toml", "hostname = \"h.example\"\ndomains = [\n 1,\n 2,\n]\n[limits]\nmax_recipients = \"x\"\n")
 	got = problemStrings(t, func() error { _, err := Load(path); return err }())
-	if len(got) != 1 || !strings.HasPrefix(got[0], path+":2: domains: ") {
+	// (The decoder may meet limits first and report it too.)
+	if len(got) == 0 || len(got) > 2 || !strings.HasPrefix(got[0], path+":2: domains: ") {
 		t.Errorf("multi-line value: %q", got)
 	}
 }
