@@ -1,6 +1,9 @@
 package smtpd
 
-import "io"
+import (
+	"bytes"
+	"io"
+)
 
 // bareCRFixer turns every CR that is not followed by LF into CRLF.
 //
@@ -15,43 +18,93 @@ import "io"
 // the store and the outbound client both end lines in CRLF.)
 type bareCRFixer struct {
 	r       io.Reader
-	pending bool   // the last octet read was a CR whose next octet is unknown
-	buf     []byte // octets read, not yet handed out
-	out     []byte // octets ready to hand out
+	pending bool   // the last octet passed on was a CR whose next octet is unknown
+	out     []byte // fixed octets not yet handed out (in spare)
+	spare   []byte // where a chunk that needed fixing is rebuilt
 	err     error
 	fixed   int // CRs turned into CRLF
 }
 
 func newBareCRFixer(r io.Reader) *bareCRFixer {
-	return &bareCRFixer{r: r, buf: make([]byte, 4096)}
+	return &bareCRFixer{r: r}
 }
 
+// Read reads into p and passes the chunk on as it is when it holds no bare
+// CR, the common case: a message goes through without a copy. A chunk
+// that needs a line end added is rebuilt in spare and handed out from
+// there.
 func (f *bareCRFixer) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
 	for len(f.out) == 0 {
 		if f.err != nil {
 			if f.pending {
 				// A CR at the very end: a line end too.
 				f.pending = false
 				f.fixed++
-				f.out = append(f.out[:0], '\n')
-				break
+				p[0] = '\n'
+				return 1, nil
 			}
 			return 0, f.err
 		}
-		n, err := f.r.Read(f.buf)
+		n, err := f.r.Read(p)
 		f.err = err
-		out := f.out[:0]
-		for _, b := range f.buf[:n] {
-			if f.pending && b != '\n' {
-				out = append(out, '\n')
-				f.fixed++
-			}
-			out = append(out, b)
-			f.pending = b == '\r'
+		if n == 0 {
+			continue
 		}
-		f.out = out
+		chunk := p[:n]
+		if !f.needsFix(chunk) {
+			f.pending = chunk[n-1] == '\r'
+			return n, nil
+		}
+		f.out = f.fix(chunk)
 	}
 	n := copy(p, f.out)
 	f.out = f.out[n:]
 	return n, nil
+}
+
+// needsFix reports whether chunk, read after what was passed on, holds a
+// CR (or starts after one) that is not followed by LF. A CR at its very
+// end is left for the next chunk to decide.
+func (f *bareCRFixer) needsFix(chunk []byte) bool {
+	if f.pending && chunk[0] != '\n' {
+		return true
+	}
+	for rest := chunk; ; {
+		i := bytes.IndexByte(rest, '\r')
+		if i < 0 || i == len(rest)-1 {
+			return false
+		}
+		if rest[i+1] != '\n' {
+			return true
+		}
+		rest = rest[i+2:]
+	}
+}
+
+// fix returns chunk with an LF after each bare CR, in spare.
+func (f *bareCRFixer) fix(chunk []byte) []byte {
+	out := f.spare[:0]
+	if f.pending && chunk[0] != '\n' {
+		out = append(out, '\n')
+		f.fixed++
+	}
+	for rest := chunk; ; {
+		i := bytes.IndexByte(rest, '\r')
+		if i < 0 || i == len(rest)-1 {
+			out = append(out, rest...)
+			break
+		}
+		out = append(out, rest[:i+1]...)
+		rest = rest[i+1:]
+		if rest[0] != '\n' {
+			out = append(out, '\n')
+			f.fixed++
+		}
+	}
+	f.pending = chunk[len(chunk)-1] == '\r'
+	f.spare = out
+	return out
 }

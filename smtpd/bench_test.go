@@ -78,3 +78,31 @@ func BenchmarkInbound4KiBPerConnection8(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkInbound1MiB8 sends 1 MiB messages over 8 connections, many
+// messages each, as mailbench's smtpn -size 1048576 does: the cost of
+// moving big messages through the inbound filters into the store.
+func BenchmarkInbound1MiB8(b *testing.B) {
+	e := newEnv(b)
+	opts := e.options(Inbound)
+	opts.MaxConnectionsPerIP = 0
+	r := e.start(opts, false)
+	msg := "Subject: bench\r\n\r\n" + strings.Repeat(strings.Repeat("b", 78)+"\r\n", 1<<20/80)
+	b.SetBytes(int64(len(msg)))
+	b.SetParallelism(4) // 8 clients on 2 CPUs
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c, err := smtp.Dial(r.addr)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer c.Close()
+		for pb.Next() {
+			if err := c.SendMail("sender@remote.example", []string{"alice@example.org"}, strings.NewReader(msg)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
