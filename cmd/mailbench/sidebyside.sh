@@ -8,6 +8,7 @@
 #   cmd/mailbench/sidebyside.sh                       # moderate counts, ~10 min on 2 cores
 #   ROUNDS=5 BIG_N=100000 IDLE_N=1000 cmd/mailbench/sidebyside.sh
 #   MAILSUITE_REF=HEAD cmd/mailbench/sidebyside.sh     # the last commit, not the working tree
+#   PARTS="disk smtp" ROUNDS=7 cmd/mailbench/sidebyside.sh   # some workloads only
 #
 # Needs root: it installs the peers with apt-get when they are missing (as
 # ../shared/peers/README.md says), runs them as private instances under
@@ -27,6 +28,15 @@ REPO="$(cd "$HERE/../.." && pwd)"
 PEERS_SRC="${PEERS_SRC:-$REPO/../shared/peers}"
 WORK="${WORK:-/tmp/mailbench-sbs}"
 ROUNDS="${ROUNDS:-3}"
+# The workloads to run, of: disk smtp select bodies expunge mixed idle growth.
+PARTS="${PARTS:-disk smtp select bodies expunge mixed idle growth}"
+for p in $PARTS; do
+  case "$p" in
+    disk|smtp|select|bodies|expunge|mixed|idle|growth) ;;
+    *) echo "sidebyside.sh: PARTS names '$p'; the parts are: disk smtp select bodies expunge mixed idle growth" >&2; exit 2 ;;
+  esac
+done
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 
 SMTP_N="${SMTP_N:-2000}"            # 4 KiB messages per SMTP run
 SMTP_C="${SMTP_C:-8}"               # SMTP sessions
@@ -257,13 +267,16 @@ ms_start
 } | tee -a "$RESULTS"
 
 # ---- the disk's ceiling ----------------------------------------------------
+if part disk; then
 for r in $(seq 1 "$ROUNDS"); do
   say "round $r: disk ceiling"
   out="$("$MB" -disk-dir "$WORK" -n "$DISK_N" -size "$SMTP_SIZE" disk 2>>"$LOG")" || echo "disk round $r failed" | tee -a "$FAILURES"
   printf '%s\n' "$out" | awk -v r="$r" 'NF == 3 { print "disk", r, $0 }' >> "$RESULTS"
 done
+fi
 
 # ---- SMTP: 4 KiB over 8 sessions, one and many per connection; 1 MiB -------
+if part smtp; then
 for r in $(seq 1 "$ROUNDS"); do
   for t in $(order "$r" mailsuite postfix dovecot); do
     say "round $r: SMTP $t"
@@ -271,8 +284,10 @@ for r in $(seq 1 "$ROUNDS"); do
     bench "$t" "$r" bench -maildir "$(maildir "$t" bench)" -n "$BIGMSG_N" -c "$SMTP_C" -size "$BIGMSG_SIZE" -tag 1m smtpn
   done
 done
+fi
 
 # ---- IMAP, the large folder: first SELECT after a restart, and warm -------
+if part select; then
 for t in mailsuite dovecot; do
   say "filling $t's bench100k with $BIG_N messages"
   prep "$t" bench100k -maildir "$(maildir "$t" bench100k)" -n "$BIG_N" -size "$BIG_SIZE" fill-maildir
@@ -286,8 +301,10 @@ for r in $(seq 1 "$ROUNDS"); do
     bench "$t" "$r" bench100k -repeat 3 select
   done
 done
+fi
 
 # ---- IMAP and POP3, 10,000 messages: FETCH bodies, SEARCH, RETR ------------
+if part bodies; then
 for t in mailsuite dovecot; do
   prep "$t" bench10k -maildir "$(maildir "$t" bench10k)" -n "$BODIES_N" -size "$BODIES_SIZE" fill-maildir
   prep "$t" bench10k -repeat 1 select
@@ -300,8 +317,10 @@ for r in $(seq 1 "$ROUNDS"); do
     bench "$t" "$r" bench10k -repeat 1 fetch search pop3
   done
 done
+fi
 
 # ---- EXPUNGE of 20,000 (the folder is topped up each round) ---------------
+if part expunge; then
 for r in $(seq 1 "$ROUNDS"); do
   for t in $(order "$r" mailsuite dovecot); do
     say "round $r: EXPUNGE $EXPUNGE_N on $t"
@@ -310,24 +329,30 @@ for r in $(seq 1 "$ROUNDS"); do
     bench "$t" "$r" benchmix -expunge-n "$EXPUNGE_N" expunge
   done
 done
+fi
 
 # ---- mixed workload --------------------------------------------------------
+if part mixed; then
 for r in $(seq 1 "$ROUNDS"); do
   for t in $(order "$r" mailsuite dovecot); do
     say "round $r: mixed, $MIX_C clients for $MIX_DURATION on $t"
     bench "$t" "$r" benchmix -c "$MIX_C" -duration "$MIX_DURATION" -n 10000000 mixed
   done
 done
+fi
 
 # ---- idle sessions ---------------------------------------------------------
+if part idle; then
 for r in $(seq 1 "$ROUNDS"); do
   for t in $(order "$r" mailsuite dovecot); do
     say "round $r: $IDLE_N IDLE sessions on $t"
     bench "$t" "$r" benchidle -pid "$(server_pid "$t")" -idle-n "$IDLE_N" -c 16 idle
   done
 done
+fi
 
 # ---- growth: delivery into an empty mailbox, then into a full one (once) --
+if part growth; then
 sleep 3   # let the servers finish closing the idle sessions
 for t in mailsuite dovecot; do
   say "growth: $GROWTH_N deliveries into an empty and a $GROWTH_FILL-message mailbox on $t"
@@ -336,6 +361,7 @@ for t in mailsuite dovecot; do
   prep "$t" benchidle -repeat 1 select
   bench "$t" 1 benchidle -maildir "$(maildir "$t" benchidle)" -n "$GROWTH_N" -c "$SMTP_C" -size "$SMTP_SIZE" -tag full smtpn
 done
+fi
 
 say "done"
 echo
