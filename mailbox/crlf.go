@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 )
 
 // Files on disk use LF line ends, as mutt and Dovecot write them; the API
@@ -22,14 +23,31 @@ type readErr struct{ err error }
 func (e *readErr) Error() string { return e.err.Error() }
 func (e *readErr) Unwrap() error { return e.err }
 
+// copyBufs are copyToLF's buffers, kept for the next message: made anew
+// for each one, they were two thirds of what a delivery allocated.
+type copyBufs struct {
+	r []byte
+	w *bufio.Writer
+}
+
+var copyBufsPool = sync.Pool{New: func() any {
+	return &copyBufs{r: make([]byte, 32<<10), w: bufio.NewWriterSize(nil, 64<<10)}
+}}
+
 // copyToLF streams r to w converting CRLF to LF. It returns the octets
 // written (disk size) and the size the content has when read back with CRLF
 // line ends. max > 0 limits that CRLF size (ErrTooBig). An error of r is
 // returned wrapped in *readErr so the caller can tell it from a write error.
 func copyToLF(w io.Writer, r io.Reader, max int64) (disk, crlf int64, err error) {
-	bw := bufio.NewWriterSize(w, 64<<10)
+	cb := copyBufsPool.Get().(*copyBufs)
+	bw := cb.w
+	bw.Reset(w)
+	defer func() {
+		bw.Reset(nil) // drops what a failed copy left unwritten
+		copyBufsPool.Put(cb)
+	}()
 	var (
-		buf    = make([]byte, 32<<10)
+		buf    = cb.r
 		cr     bool // input ended on a CR not yet written
 		lastCR bool // last byte written to disk was CR
 	)
