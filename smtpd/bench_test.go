@@ -51,17 +51,10 @@ func BenchmarkParseRecipient(b *testing.B) {
 // eight clients at once, each message on a connection of its own (EHLO,
 // MAIL, RCPT, DATA of 4 KiB, QUIT) into the real store, fsyncs included.
 func BenchmarkInbound4KiBPerConnection8(b *testing.B) {
-	e := newEnv(b)
-	opts := e.options(Inbound)
-	opts.MaxConnectionsPerIP = 0
-	r := e.start(opts, false)
-	msg := "Subject: bench\r\n\r\n" + strings.Repeat(strings.Repeat("b", 78)+"\r\n", 4<<10/80)
-	b.SetBytes(int64(len(msg)))
-	b.SetParallelism(4) // 8 clients on 2 CPUs
-	b.ResetTimer()
+	addr, msg := startParallelBench(b, 4<<10)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			c, err := smtp.Dial(r.addr)
+			c, err := smtp.Dial(addr)
 			if err != nil {
 				b.Error(err)
 				return
@@ -83,16 +76,9 @@ func BenchmarkInbound4KiBPerConnection8(b *testing.B) {
 // messages each, as mailbench's smtpn -size 1048576 does: the cost of
 // moving big messages through the inbound filters into the store.
 func BenchmarkInbound1MiB8(b *testing.B) {
-	e := newEnv(b)
-	opts := e.options(Inbound)
-	opts.MaxConnectionsPerIP = 0
-	r := e.start(opts, false)
-	msg := "Subject: bench\r\n\r\n" + strings.Repeat(strings.Repeat("b", 78)+"\r\n", 1<<20/80)
-	b.SetBytes(int64(len(msg)))
-	b.SetParallelism(4) // 8 clients on 2 CPUs
-	b.ResetTimer()
+	addr, msg := startParallelBench(b, 1<<20)
 	b.RunParallel(func(pb *testing.PB) {
-		c, err := smtp.Dial(r.addr)
+		c, err := smtp.Dial(addr)
 		if err != nil {
 			b.Error(err)
 			return
@@ -105,4 +91,18 @@ func BenchmarkInbound1MiB8(b *testing.B) {
 			}
 		}
 	})
+}
+
+// startParallelBench starts an inbound server for 8 parallel clients on 2
+// CPUs and returns its address and a message of about size octets.
+func startParallelBench(b *testing.B, size int) (string, string) {
+	e := newEnv(b)
+	opts := e.options(Inbound)
+	opts.MaxConnectionsPerIP = 0
+	r := e.start(opts, false)
+	msg := "Subject: bench\r\n\r\n" + strings.Repeat(strings.Repeat("b", 78)+"\r\n", size/80)
+	b.SetBytes(int64(len(msg)))
+	b.SetParallelism(4)
+	b.ResetTimer()
+	return r.addr, msg
 }
