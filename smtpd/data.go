@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"time"
@@ -30,6 +31,18 @@ func (s *session) Data(r io.Reader) error {
 		body.discardRest()
 		c.dataEnded(body)
 	}()
+	rep := s.receive(tx, user, log, body)
+	body.discardRest() // a refused message's end may be one go-smtp misses
+	if body.missedEnd {
+		s.answerMissedEnd(rep) // missedend.go
+	}
+	return rep
+}
+
+// receive takes the message from body, stores or queues it and returns the
+// reply.
+func (s *session) receive(tx transaction, user string, log *slog.Logger, body *dataReader) error {
+	c := s.c
 
 	id := newQueueID()
 	t := trace{
@@ -99,7 +112,10 @@ func newQueueID() string {
 // bufio.Reader and crypto/tls all let a read go on after a time-out). A
 // client is cut only after a full timeout without a single octet, and at
 // the latest after two; there is no cap on the whole transfer beyond
-// MaxMessageSize.
+// MaxMessageSize. A DATA read also stops every probeInterval to look for
+// an end go-smtp did not see (missedend.go), and reads on while nothing
+// came and its deadline has not passed: a DATA client is cut after one
+// full timeout without an octet.
 type dataReader struct {
 	r        io.Reader
 	c        *conn
@@ -110,6 +126,12 @@ type dataReader struct {
 	err      error
 	received bool // the end of the message was read and passed on
 	bdat     bool // go-smtp passes a BDAT message through an io.Pipe
+
+	// DATA only: the end go-smtp does not see (missedend.go).
+	scan      endScanner
+	kept      [2]byte // the start of a possible end, held back by scan
+	nkept     int
+	missedEnd bool // the message ended there: the session must answer
 }
 
 // newDataReader starts a Data call on c reading r.
@@ -127,6 +149,47 @@ func (d *dataReader) setDeadline() {
 	d.c.nc.SetReadDeadline(d.deadline)
 }
 
+// armProbe shortens the read deadline of a DATA read to probeInterval
+// (missedend.go), within d.deadline.
+func (d *dataReader) armProbe() {
+	if probe := time.Now().Add(probeInterval); !d.bdat && probe.Before(d.deadline) {
+		d.c.nc.SetReadDeadline(probe)
+	}
+}
+
+// read reads from go-smtp's reader, passing DATA through the scanner for
+// an end go-smtp does not see (missedend.go); found reports that end.
+func (d *dataReader) read(p []byte) (n int, found bool, err error) {
+	if d.bdat {
+		n, err = d.r.Read(p)
+		return n, false, err
+	}
+	if len(p) <= len(d.kept) {
+		// Room for what scan kept back and one more octet is needed;
+		// every reader of a message here reads kilobytes at a time.
+		return 0, false, io.ErrShortBuffer
+	}
+	k := copy(p, d.kept[:d.nkept])
+	d.nkept = 0
+	n, err = d.r.Read(p[k:])
+	n += k
+	m, kept, found := d.scan.scan(p[:n])
+	switch {
+	case found:
+		return m, true, err
+	case err == io.EOF && kept > 0:
+		// go-smtp's own end: what scan kept back is text ("." is a
+		// doubled dot, so it goes; ".\r" is the dot's line's end).
+		if kept == 2 {
+			p[m] = '\r'
+			m++
+		}
+		return m, false, err
+	}
+	d.nkept = copy(d.kept[:], p[n-kept:n])
+	return m, false, err
+}
+
 func (d *dataReader) Read(p []byte) (int, error) {
 	if d.received {
 		return 0, io.EOF
@@ -135,7 +198,23 @@ func (d *dataReader) Read(p []byte) (int, error) {
 		return 0, d.err
 	}
 	d.setDeadline()
-	n, err := d.r.Read(p)
+	var (
+		n     int
+		found bool
+		err   error
+	)
+	for {
+		d.armProbe()
+		n, found, err = d.read(p)
+		// A probe that found nothing, within the real deadline: read on.
+		if n > 0 || found || !isTimeout(err) || !time.Now().Before(d.deadline) {
+			break
+		}
+	}
+	if found {
+		d.missedEnd = true
+		err = io.EOF
+	}
 	d.n += int64(n)
 	switch {
 	case d.n > d.limit:
@@ -160,6 +239,9 @@ func (d *dataReader) Read(p []byte) (int, error) {
 	}
 	if err != nil {
 		d.err = err
+		// go-smtp reads the rest of a refused message under the
+		// deadline it finds (drain.go, replied): the whole time-out.
+		d.c.nc.SetReadDeadline(d.deadline)
 	}
 	return n, err
 }
