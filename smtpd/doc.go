@@ -56,5 +56,7 @@
 // that may have passed, which would turn that rest into commands
 // (dataReader, drain.go's replied); closing the connection right after a
 // reply, which go-smtp cannot do (drain.go: Shutdown, the AUTH failure
-// limit).
+// limit); the end of a DATA message whose last line ends in CR CR LF,
+// which go-smtp's reader does not see (missedend.go: answered, then 421
+// and the connection closed).
 package smtpd
