@@ -132,6 +132,17 @@ type dataReader struct {
 	kept      [2]byte // the start of a possible end, held back by scan
 	nkept     int
 	missedEnd bool // the message ended there: the session must answer
+	small     smallRead
+}
+
+// smallRead is one scanRead for a caller's read too small to take it,
+// handed out over as many reads as it takes.
+type smallRead struct {
+	buf        [64]byte
+	out        []byte
+	full       bool // out, got, found and err are not all handed out
+	got, found bool
+	err        error
 }
 
 // newDataReader starts a Data call on c reading r.
@@ -149,34 +160,58 @@ func (d *dataReader) setDeadline() {
 	d.c.nc.SetReadDeadline(d.deadline)
 }
 
-// armProbe shortens the read deadline of a DATA read to probeInterval
-// (missedend.go), within d.deadline.
+// armProbe sets the read deadline of a DATA read probeInterval ahead
+// (missedend.go), or at d.deadline if that is sooner.
 func (d *dataReader) armProbe() {
-	if probe := time.Now().Add(probeInterval); !d.bdat && probe.Before(d.deadline) {
-		d.c.nc.SetReadDeadline(probe)
+	if d.bdat {
+		return
 	}
+	probe := time.Now().Add(probeInterval)
+	if d.deadline.Before(probe) {
+		probe = d.deadline
+	}
+	d.c.nc.SetReadDeadline(probe)
 }
 
 // read reads from go-smtp's reader, passing DATA through the scanner for
-// an end go-smtp does not see (missedend.go); found reports that end.
-func (d *dataReader) read(p []byte) (n int, found bool, err error) {
+// an end go-smtp does not see (missedend.go); found reports that end, and
+// got that the client sent something, even if scan keeps it back.
+func (d *dataReader) read(p []byte) (n int, got, found bool, err error) {
 	if d.bdat {
 		n, err = d.r.Read(p)
-		return n, false, err
+		return n, n > 0, false, err
 	}
-	if len(p) <= len(d.kept) {
-		// Room for what scan kept back and one more octet is needed;
-		// every reader of a message here reads kilobytes at a time.
-		return 0, false, io.ErrShortBuffer
+	if !d.small.full && len(p) < len(d.small.buf) {
+		// Too small for what scan keeps back and more (a bufio.Reader
+		// filling the end of its buffer): read through d.small.
+		sm := &d.small
+		var m int
+		m, sm.got, sm.found, sm.err = d.scanRead(sm.buf[:])
+		sm.out, sm.full = sm.buf[:m], true
 	}
+	if sm := &d.small; sm.full {
+		n = copy(p, sm.out)
+		sm.out = sm.out[n:]
+		if len(sm.out) > 0 {
+			return n, sm.got, false, nil
+		}
+		sm.full = false
+		return n, sm.got, sm.found, sm.err
+	}
+	return d.scanRead(p)
+}
+
+// scanRead is read for a p of at least 16 octets.
+func (d *dataReader) scanRead(p []byte) (n int, got, found bool, err error) {
 	k := copy(p, d.kept[:d.nkept])
 	d.nkept = 0
 	n, err = d.r.Read(p[k:])
+	got = n > 0
 	n += k
 	m, kept, found := d.scan.scan(p[:n])
 	switch {
 	case found:
-		return m, true, err
+		return m, got, true, err
 	case err == io.EOF && kept > 0:
 		// go-smtp's own end: what scan kept back is text ("." is a
 		// doubled dot, so it goes; ".\r" is the dot's line's end).
@@ -184,10 +219,10 @@ func (d *dataReader) read(p []byte) (n int, found bool, err error) {
 			p[m] = '\r'
 			m++
 		}
-		return m, false, err
+		return m, got, false, err
 	}
 	d.nkept = copy(d.kept[:], p[n-kept:n])
-	return m, false, err
+	return m, got, false, err
 }
 
 func (d *dataReader) Read(p []byte) (int, error) {
@@ -199,27 +234,37 @@ func (d *dataReader) Read(p []byte) (int, error) {
 	}
 	d.setDeadline()
 	var (
-		n     int
-		found bool
-		err   error
+		n          int
+		got, found bool
+		err        error
 	)
 	for {
 		d.armProbe()
-		n, found, err = d.read(p)
-		// A probe that found nothing, within the real deadline: read on.
+		n, got, found, err = d.read(p)
+		if got {
+			d.deadline = time.Now().Add(d.timeout) // the client is there
+		}
+		// A probe that found nothing to hand on, within the deadline:
+		// read on.
 		if n > 0 || found || !isTimeout(err) || !time.Now().Before(d.deadline) {
 			break
 		}
-	}
-	if found {
-		d.missedEnd = true
-		err = io.EOF
 	}
 	d.n += int64(n)
 	switch {
 	case d.n > d.limit:
 		// RFC 1870 §4: the advertised SIZE is the largest accepted.
 		err = smtp.ErrDataTooLarge
+	case found:
+		// The message is whole, whatever go-smtp read past its end (a
+		// QUIT, the end of the connection).
+		if !d.c.dataReceived() {
+			err = errShutdown
+			break
+		}
+		d.missedEnd = true
+		d.received = true
+		return n, io.EOF
 	case err == nil:
 	case errors.Is(err, io.EOF) && d.c.ended(d.bdat):
 		// go-smtp's BDAT reader ends a chunk cut off by the end of

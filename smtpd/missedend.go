@@ -21,12 +21,10 @@ import (
 //
 // go-smtp hands the message on as it reads it, with the dots of the line
 // starts it did see taken off. A line start it missed keeps its dot, so
-// "\r\n.\r\n" after an even run of CRs in what it hands on is exactly such
-// an end: an odd run (one CR, or three) leaves its state machine at a line
-// start, where it would have ended the message or taken the dot off. (A
-// client that does not double the dot of a line that starts with ".\r"
-// loses those two octets in go-smtp and can mislead this count; every
-// conforming client doubles it.)
+// "\r\n.\r\n" after an even run of CRs begun mid-line in what it hands on
+// is exactly such an end: an odd run (one CR, or three) leaves its state
+// machine at a line start, where it would have ended the message or taken
+// the dot off.
 //
 // endScanner finds that end in what go-smtp hands on, and takes off the
 // doubled dot of such a line start, which go-smtp leaves; dataReader ends
@@ -44,12 +42,64 @@ import (
 // has read so far are looked at for an end it did not see.
 const probeInterval = time.Second
 
-// endScanner looks for "\r\n.\r\n" after an even run of CRs, and takes
-// the doubled dot off a line start go-smtp missed (RFC 5321 §4.5.2), as it
-// would have.
+// endScanner looks for "\r\n.\r\n" where go-smtp's reader was surely not
+// at a line start, and takes the doubled dot off a line start go-smtp
+// missed (RFC 5321 §4.5.2), as it would have.
+//
+// It follows go-smtp's line state in what it hands on. An octet other than
+// CR and LF leaves go-smtp mid-line. A run of CRs begun mid-line and ended
+// by LF leaves it at a line start if the run is odd, and mid-line if it is
+// even: a line start it missed. A run begun at a line start is not
+// counted for an end: there go-smtp takes off ".\r" before a CR that a
+// client did not double, so the run it hands on may have lost a CR. So no
+// end is ever found where there is none; an end after such a run is left
+// to go-smtp, as before. The doubled dot after it goes all the same: a
+// client that doubles its dots sent the run as it was handed on.
 type endScanner struct {
-	crs  int // CRs at the end of what was scanned
-	cand int // 1: after the LF of an even run of CRs; 2: and "."; 3: and ".\r"
+	pos   uint8 // where go-smtp's reader is
+	crs   int   // CRs in the current run
+	runAt uint8 // pos where the current run began
+	cand  int   // 1: at a missed line start; 2: and "."; 3: and ".\r"
+	sure  bool  // the line start of cand is surely one go-smtp missed
+}
+
+const (
+	posLine  = iota // at a line start (the start of the message is one)
+	posMid          // mid-line
+	posMaybe        // at one or the other
+)
+
+// track follows go-smtp's line state over one octet it handed on, and
+// reports an LF that ends a line whose end go-smtp missed: missed if the
+// client doubled its dots as RFC 5321 §4.5.2 asks (then a run of CRs
+// handed on is the run sent), sure if it did or not.
+func (s *endScanner) track(c byte) (missed, sure bool) {
+	switch c {
+	case '\r':
+		if s.crs == 0 {
+			s.runAt = s.pos
+		}
+		s.crs++
+		s.pos = posMid
+		return false, false
+	case '\n':
+		missed = s.crs >= 2 && s.crs%2 == 0
+		switch {
+		case s.crs == 0:
+			s.pos = posMid
+		case s.runAt != posMid:
+			s.pos = posMaybe
+		case missed:
+			s.pos = posMid
+			sure = true
+		default:
+			s.pos = posLine
+		}
+	default:
+		s.pos = posMid
+	}
+	s.crs = 0
+	return missed, sure
 }
 
 // scan reads b, which follows what was scanned before, and rewrites it in
@@ -61,21 +111,30 @@ func (s *endScanner) scan(b []byte) (n, kept int, found bool) {
 	for i := 0; i < len(b); i++ {
 		if s.cand == 0 && s.crs == 0 {
 			// Nothing pending: what comes before the next two CRs
-			// passes as it is.
+			// passes as it is. It holds no even run of CRs, and
+			// only its end after its last octet of text moves the
+			// line state beyond mid-line.
 			j := bytes.Index(b[i:], crcr)
 			if j < 0 {
 				j = len(b) - i
 			}
-			if n != i {
-				copy(b[n:], b[i:i+j])
-			}
-			n += j
-			i += j
-			if i == len(b) {
-				if b[i-1] == '\r' {
-					s.crs = 1
+			if j > 0 {
+				r := b[i : i+j]
+				if n != i {
+					copy(b[n:], r)
 				}
-				break
+				n += j
+				i += j
+				if q := lastText(r); q >= 0 {
+					s.pos = posMid
+					r = r[q+1:]
+				}
+				for _, c := range r {
+					s.track(c)
+				}
+				if i == len(b) {
+					break
+				}
 			}
 		}
 		c := b[i]
@@ -86,33 +145,47 @@ func (s *endScanner) scan(b []byte) (n, kept int, found bool) {
 		case s.cand == 2 && c == '\r':
 			s.cand = 3
 			continue
-		case s.cand == 3 && c == '\n':
+		case s.cand == 3 && c == '\n' && s.sure:
 			return n, 0, true
+		case s.cand == 3 && c == '\n':
+			// Perhaps not a line start: left to go-smtp, as before,
+			// and the line is text.
+			b[n], b[n+1] = '.', '\r'
+			n += 2
+			s.track('.')
+			s.track('\r')
 		case s.cand == 3:
 			// ".\r" and more on the line: the dot goes.
 			b[n] = '\r'
 			n++
-			s.crs = 1
+			s.track('.')
+			s.track('\r')
 		case s.cand == 2:
-			s.crs = 0 // "." and more on the line: the dot goes
+			s.track('.') // "." and more on the line: the dot goes
 		}
 		s.cand = 0
 		b[n] = c
 		n++
-		if c == '\r' {
-			s.crs++
-			continue
+		if missed, sure := s.track(c); missed {
+			s.cand, s.sure = 1, sure
 		}
-		if c == '\n' && s.crs >= 2 && s.crs%2 == 0 {
-			s.cand = 1
-		}
-		s.crs = 0
 	}
 	if s.cand >= 2 {
 		kept = s.cand - 1
 		s.cand = 1
 	}
 	return n, kept, false
+}
+
+// lastText returns the index of the last octet of b that is not CR or LF,
+// or -1.
+func lastText(b []byte) int {
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] != '\r' && b[i] != '\n' {
+			return i
+		}
+	}
+	return -1
 }
 
 var crcr = []byte("\r\r")
