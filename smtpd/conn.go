@@ -158,6 +158,7 @@ func (c *conn) tlsState(sc *smtp.Conn) (tls.ConnectionState, bool) {
 // later read fails, and go-smtp closes the connection after its answer.
 type endConn struct {
 	net.Conn
+	read atomic.Int64 // octets read: what the client sent, even what go-smtp keeps to itself
 	end  atomic.Bool
 	bdat *atomic.Bool // a BDAT message is being received (conn.bdat)
 	cut  atomic.Bool
@@ -172,6 +173,7 @@ func (c *endConn) Read(p []byte) (int, error) {
 		return 0, errBDATCut
 	}
 	n, err := c.Conn.Read(p)
+	c.read.Add(int64(n))
 	if err == io.EOF {
 		c.end.Store(true)
 	}

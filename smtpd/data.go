@@ -133,6 +133,7 @@ type dataReader struct {
 	nkept     int
 	missedEnd bool // the message ended there: the session must answer
 	small     smallRead
+	seen      int64 // the connection's octets read, at the last look (readMore)
 }
 
 // smallRead is one scanRead for a caller's read too small to take it,
@@ -151,6 +152,7 @@ func newDataReader(r io.Reader, c *conn) *dataReader {
 	_, bdat := r.(*io.PipeReader)
 	c.bdat.Store(bdat)
 	d := &dataReader{r: r, c: c, timeout: c.srv.opts.ReadTimeout, limit: c.srv.opts.MaxMessageSize, bdat: bdat}
+	c.readMore(&d.seen)
 	d.setDeadline()
 	return d
 }
@@ -158,6 +160,18 @@ func newDataReader(r io.Reader, c *conn) *dataReader {
 func (d *dataReader) setDeadline() {
 	d.deadline = time.Now().Add(d.timeout)
 	d.c.nc.SetReadDeadline(d.deadline)
+}
+
+// readMore reports whether the client has sent anything since *seen, and
+// moves *seen on.
+func (c *conn) readMore(seen *int64) bool {
+	if c.in == nil {
+		return false
+	}
+	n := c.in.read.Load()
+	more := n > *seen
+	*seen = n
+	return more
 }
 
 // armProbe sets the read deadline of a DATA read probeInterval ahead
@@ -241,8 +255,11 @@ func (d *dataReader) Read(p []byte) (int, error) {
 	for {
 		d.armProbe()
 		n, got, found, err = d.read(p)
-		if got {
-			d.deadline = time.Now().Add(d.timeout) // the client is there
+		if got || d.c.readMore(&d.seen) {
+			// The client is there, even when go-smtp or scan
+			// keeps what it sent to itself (the dot and CR of an
+			// end line, a doubled dot).
+			d.deadline = time.Now().Add(d.timeout)
 		}
 		// A probe that found nothing to hand on, within the deadline:
 		// read on.

@@ -119,12 +119,12 @@ func (s *endScanner) scan(b []byte) (n, kept int, found bool) {
 				j = len(b) - i
 			}
 			if j > 0 {
-				r := b[i : i+j]
 				if n != i {
-					copy(b[n:], r)
+					copy(b[n:], b[i:i+j])
 				}
 				n += j
 				i += j
+				r := b[n-j : n] // where it is now
 				if q := lastText(r); q >= 0 {
 					s.pos = posMid
 					r = r[q+1:]

@@ -127,14 +127,44 @@ func (g *goSMTPReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func checkMissedEnd(t *testing.T, content []byte) {
-	raw, want := transmit(content)
-	out, ended := goSMTPData(raw)
-	for _, chunked := range []func(io.Reader) io.Reader{
+// splitReader reads r with its first read cut at octet at.
+type splitReader struct {
+	r  io.Reader
+	at int
+}
+
+func (r *splitReader) Read(p []byte) (int, error) {
+	if r.at > 0 && len(p) > r.at {
+		p = p[:r.at]
+	}
+	n, err := r.r.Read(p)
+	r.at -= n
+	return n, err
+}
+
+// chunkings are the ways checkMissedEnd hands go-smtp's output to the
+// scanner: whole, an octet at a time, halves, and split in two at every
+// place (for short messages).
+func chunkings(out []byte) []func(io.Reader) io.Reader {
+	ways := []func(io.Reader) io.Reader{
 		func(r io.Reader) io.Reader { return r },
 		iotest.OneByteReader,
 		iotest.HalfReader,
-	} {
+	}
+	if len(out) <= 200 {
+		for at := 1; at < len(out); at++ {
+			ways = append(ways, func(r io.Reader) io.Reader {
+				return &splitReader{r: r, at: at}
+			})
+		}
+	}
+	return ways
+}
+
+func checkMissedEnd(t *testing.T, content []byte) {
+	raw, want := transmit(content)
+	out, ended := goSMTPData(raw)
+	for _, chunked := range chunkings(out) {
 		got, found := received(t, chunked(&goSMTPReader{r: bytes.NewReader(out), ended: ended}))
 		if !ended && !found {
 			// Left to go-smtp, as before: only where the last line
@@ -165,7 +195,15 @@ func lastLineCRs(msg []byte) bool {
 // "\r\n.\r\n" in raw (the start of the data counts as a line end), at
 // the dot go-smtp handed on.
 func checkNoFalseEnd(t *testing.T, raw []byte) {
-	out, at, _ := goSMTPDataAt(raw)
+	out, at, ended := goSMTPDataAt(raw)
+	// The scanner finds the same, however the octets come.
+	whole, wholeFound := received(t, &goSMTPReader{r: bytes.NewReader(out), ended: ended})
+	for _, chunked := range chunkings(out) {
+		got, found := received(t, chunked(&goSMTPReader{r: bytes.NewReader(out), ended: ended}))
+		if found != wholeFound || !bytes.Equal(got, whole) {
+			t.Fatalf("raw %q: in pieces %q (end %v), whole %q (end %v)", raw, got, found, whole, wholeFound)
+		}
+	}
 	for l := 1; l <= len(out); l++ {
 		var s endScanner
 		if _, _, found := s.scan(bytes.Clone(out[:l])); !found {
@@ -187,6 +225,8 @@ func TestMissedEndNoFalseEnd(t *testing.T) {
 		".\r\r\r\n.\r.\r\n",
 		"a\r\r\n.\r\n",
 		"\r\r\n.\r\n",
+		"X\r\r\n..\r.\r\n..\r\nSECRET-TAIL\r\n.\r\n", // the next two, found by a review helper
+		"Subject: x\r\n\r\n" + strings.Repeat(strings.Repeat("a", 70)+"\r\n", 55) + "aaaa\r\nX\r\r\n..\r.\r\n..\r\nSECRET-TAIL\r\n.\r\n",
 	} {
 		checkNoFalseEnd(t, []byte(raw))
 	}
@@ -197,6 +237,7 @@ func FuzzMissedEndNoFalseEnd(f *testing.F) {
 	f.Add([]byte("A\r\n.\r\r\r\n..\r\nSECRET-TAIL\r\n.\r\n"))
 	f.Add([]byte(".\r\r\r\n.\r.\r\n"))
 	f.Add([]byte("x\r\r\n.\r\nMAIL FROM:<a@b>\r\n"))
+	f.Add([]byte("X\r\r\n..\r.\r\n..\r\nSECRET-TAIL\r\n.\r\n"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		checkNoFalseEnd(t, raw)
 	})
@@ -217,6 +258,7 @@ func TestMissedEnd(t *testing.T) {
 		"a\r\r\nb\rc\r\r\nd",
 		"x\r\n.\r\r\n.\r\n",
 		"no end of line",
+		"X\r\r\n.\r.\r\n.\r\nSECRET-TAIL\r\n", // a review helper's: a false end, from a bad copy
 	} {
 		checkMissedEnd(t, []byte(content))
 	}
@@ -228,6 +270,7 @@ func FuzzMissedEnd(f *testing.F) {
 	f.Add([]byte("line one\r\r\nline two\r\r\n"))
 	f.Add([]byte("a\r\r\n.x\r\r\n..\r\r\r\r\n"))
 	f.Add([]byte(".\r\r\r\n.\r\n\r"))
+	f.Add([]byte("X\r\r\n.\r.\r\n.\r\nSECRET-TAIL\r\n"))
 	f.Fuzz(func(t *testing.T, content []byte) {
 		checkMissedEnd(t, content)
 	})
@@ -362,5 +405,31 @@ func TestMissedEndSlowClient(t *testing.T) {
 	}
 	if in := e.inbox("bob@example.org"); len(in) != 1 || !strings.HasSuffix(in[0].data, "\r\n\r\na\r\n\r\n\r\nX\r\n") {
 		t.Fatalf("bob's INBOX: %+v", in)
+	}
+}
+
+// A client that sends the end line slowly is not cut: go-smtp keeps its
+// dot and CR to itself, and the connection's octets count all the same.
+func TestMissedEndSlowEndLine(t *testing.T) {
+	e := newEnv(t)
+	opts := e.options(Inbound)
+	opts.ReadTimeout = 1500 * time.Millisecond
+	r := e.start(opts, false)
+	c := dialRaw(t, r.addr, nil)
+	c.cmd("EHLO client.example")
+	c.expectPrefix("MAIL FROM:<sender@remote.example>", "250 ")
+	c.expectPrefix("RCPT TO:<bob@example.org>", "250 ")
+	c.expect("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	if _, err := c.nc.Write([]byte("Subject: slow\r\n\r\na")); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []byte("\r\n.\r\n") {
+		time.Sleep(time.Second)
+		if _, err := c.nc.Write([]byte{o}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := c.read(); !strings.HasPrefix(got, "250 2.0.0 OK: queued as ") {
+		t.Fatalf("end of data: %q, want 250 queued", got)
 	}
 }
