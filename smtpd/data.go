@@ -114,8 +114,8 @@ func newQueueID() string {
 // the latest after two; there is no cap on the whole transfer beyond
 // MaxMessageSize. A DATA read also stops every probeInterval to look for
 // an end go-smtp did not see (missedend.go), and reads on while nothing
-// came and its deadline has not passed: a DATA client is cut after one
-// full timeout without an octet.
+// came and its deadline has not passed: a DATA client is cut once a full
+// timeout has passed without an octet, seen at most probeInterval late.
 type dataReader struct {
 	r        io.Reader
 	c        *conn
@@ -255,7 +255,7 @@ func (d *dataReader) Read(p []byte) (int, error) {
 	for {
 		d.armProbe()
 		n, got, found, err = d.read(p)
-		if got || d.c.readMore(&d.seen) {
+		if more := d.c.readMore(&d.seen); got || more {
 			// The client is there, even when go-smtp or scan
 			// keeps what it sent to itself (the dot and CR of an
 			// end line, a doubled dot).
