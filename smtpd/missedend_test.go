@@ -360,12 +360,7 @@ func TestMissedEndAnswered(t *testing.T) {
 // same.
 func TestMissedEndHalfClosed(t *testing.T) {
 	e := newEnv(t)
-	r := e.start(e.options(Inbound), false)
-	c := dialRaw(t, r.addr, nil)
-	c.cmd("EHLO client.example")
-	c.expectPrefix("MAIL FROM:<sender@remote.example>", "250 ")
-	c.expectPrefix("RCPT TO:<bob@example.org>", "250 ")
-	c.expect("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	c := startData(t, e, e.options(Inbound))
 	if _, err := c.nc.Write([]byte("Subject: x\r\n\r\nlast\r\r\n.\r\nQUIT\r\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -388,12 +383,7 @@ func TestMissedEndSlowClient(t *testing.T) {
 	e := newEnv(t)
 	opts := e.options(Inbound)
 	opts.ReadTimeout = 2 * time.Second
-	r := e.start(opts, false)
-	c := dialRaw(t, r.addr, nil)
-	c.cmd("EHLO client.example")
-	c.expectPrefix("MAIL FROM:<sender@remote.example>", "250 ")
-	c.expectPrefix("RCPT TO:<bob@example.org>", "250 ")
-	c.expect("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	c := startData(t, e, opts)
 	for _, part := range []string{"Subject: x\r\n\r\na\r\r\n", ".", "\r", "X\r\n.\r\n"} {
 		if _, err := c.nc.Write([]byte(part)); err != nil {
 			t.Fatal(err)
@@ -414,12 +404,7 @@ func TestMissedEndSlowEndLine(t *testing.T) {
 	e := newEnv(t)
 	opts := e.options(Inbound)
 	opts.ReadTimeout = 1500 * time.Millisecond
-	r := e.start(opts, false)
-	c := dialRaw(t, r.addr, nil)
-	c.cmd("EHLO client.example")
-	c.expectPrefix("MAIL FROM:<sender@remote.example>", "250 ")
-	c.expectPrefix("RCPT TO:<bob@example.org>", "250 ")
-	c.expect("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	c := startData(t, e, opts)
 	if _, err := c.nc.Write([]byte("Subject: slow\r\n\r\na")); err != nil {
 		t.Fatal(err)
 	}
@@ -432,4 +417,16 @@ func TestMissedEndSlowEndLine(t *testing.T) {
 	if got := c.read(); !strings.HasPrefix(got, "250 2.0.0 OK: queued as ") {
 		t.Fatalf("end of data: %q, want 250 queued", got)
 	}
+}
+
+// startData starts an inbound server with opts and opens a transaction
+// for bob up to the 354.
+func startData(t *testing.T, e *env, opts Options) *raw {
+	r := e.start(opts, false)
+	c := dialRaw(t, r.addr, nil)
+	c.cmd("EHLO client.example")
+	c.expectPrefix("MAIL FROM:<sender@remote.example>", "250 ")
+	c.expectPrefix("RCPT TO:<bob@example.org>", "250 ")
+	c.expect("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	return c
 }

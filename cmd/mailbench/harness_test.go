@@ -5,7 +5,6 @@ package main
 // workloads in-process against it with small counts.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -121,7 +120,7 @@ level = "warn"
 	// does not yet mean the certificate is there: wait for the greeting,
 	// which comes only once the server serves.
 	for {
-		if greeted(s.smtp) {
+		if testbin.SMTPGreeted("127.0.0.1:" + strconv.Itoa(s.smtp)) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -130,18 +129,6 @@ level = "warn"
 		time.Sleep(20 * time.Millisecond)
 	}
 	return s
-}
-
-// greeted reports whether the SMTP server on port says 220.
-func greeted(port int) bool {
-	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && strings.HasPrefix(line, "220 ")
 }
 
 // maildir is the INBOX of user on disk.

@@ -6,7 +6,6 @@ package main
 // loading, signals, the TLS certificate made on first start.
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
@@ -177,24 +176,12 @@ func (in *instance) start() {
 	// serve binds its listeners before it reads or makes the
 	// certificate and opens the store, so an open port does not yet mean
 	// it serves: wait for the SMTP greeting.
-	for !greeted(in.addr["smtp"]) {
+	for !testbin.SMTPGreeted(in.addr["smtp"]) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no SMTP greeting on %s\n%s", in.addr["smtp"], in.log.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// greeted reports whether the SMTP server at addr says 220.
-func greeted(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && strings.HasPrefix(line, "220 ")
 }
 
 // signal sends sig to the server.

@@ -4,13 +4,16 @@
 package testbin
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Binary is one command, built on first use.
@@ -82,4 +85,18 @@ func FreePort(t testing.TB) int {
 	}
 	t.Fatal("testbin: no new free loopback port after 100 tries")
 	return 0
+}
+
+// SMTPGreeted reports whether the SMTP server at addr answers with its 220
+// greeting. serve binds its listeners before it makes the certificate and
+// opens the store, so an open port does not yet mean it serves.
+func SMTPGreeted(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return err == nil && strings.HasPrefix(line, "220 ")
 }
