@@ -86,10 +86,7 @@ func TestRefusedMessageRestReadPerRead(t *testing.T) {
 	opts.Store = refusingStore{e.store}
 	r := e.start(opts, false)
 	c := dialRaw(t, r.addr, nil)
-	c.cmd("EHLO client.example")
-	c.expectPrefix("MAIL FROM:<sender@remote.example>", "250 ")
-	c.expectPrefix("RCPT TO:<alice@example.org>", "250 ")
-	c.expect("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	openData(t, c, "alice@example.org")
 	c.send("Subject: refused")
 	c.send("")
 	for i := range 15 { // 1.5 s

@@ -44,14 +44,21 @@ func countConns(s *Server, f func(*conn) bool) int {
 	return n
 }
 
+// openData greets, names sender@remote.example and rcpt, and sends DATA
+// up to its 354.
+func openData(t *testing.T, c *raw, rcpt string) {
+	t.Helper()
+	c.cmd("EHLO client.example")
+	c.expectPrefix("MAIL FROM:<sender@remote.example>", "250 ")
+	c.expectPrefix("RCPT TO:<"+rcpt+">", "250 ")
+	c.expect("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+}
+
 // startMessage opens a transaction to alice and sends the first part of
 // a message.
 func startMessage(t *testing.T, r *running, c *raw, first string) {
 	t.Helper()
-	c.cmd("EHLO client.example")
-	c.expectPrefix("MAIL FROM:<sender@remote.example>", "250 ")
-	c.expectPrefix("RCPT TO:<alice@example.org>", "250 ")
-	c.expect("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	openData(t, c, "alice@example.org")
 	c.send(first)
 	waitFor(t, "DATA to start", func() bool { return r.srv.busyConns() == 1 })
 }

@@ -78,10 +78,7 @@ func TestSmugglingFakeEndOfData(t *testing.T) {
 			e := newEnv(t)
 			r := e.start(e.options(Inbound), false)
 			c := dialRaw(t, r.addr, nil)
-			c.cmd("EHLO client.example")
-			c.expectPrefix("MAIL FROM:<sender@remote.example>", "250 ")
-			c.expectPrefix("RCPT TO:<alice@example.org>", "250 ")
-			c.expect("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+			openData(t, c, "alice@example.org")
 			smuggled := "MAIL FROM:<evil@x.example>\r\n" +
 				"RCPT TO:<alice@example.org>\r\n" +
 				"DATA\r\n" +

@@ -184,10 +184,7 @@ func TestLongLines(t *testing.T) {
 
 	t.Run("in DATA", func(t *testing.T) {
 		c := dialRaw(t, r.addr, nil)
-		c.cmd("EHLO client.example")
-		c.expectPrefix("MAIL FROM:<sender@remote.example>", "250 ")
-		c.expectPrefix("RCPT TO:<alice@example.org>", "250 ")
-		c.expect("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+		openData(t, c, "alice@example.org")
 		c.send("Subject: long\r\n\r\n" + strings.Repeat("w", 300))
 		c.send(".")
 		if got := c.read(); got != "500 5.5.2 Line too long" {
@@ -315,10 +312,7 @@ func TestSlowDataWithinTimeout(t *testing.T) {
 	opts.ReadTimeout = 400 * time.Millisecond
 	r := e.start(opts, false)
 	c := dialRaw(t, r.addr, nil)
-	c.cmd("EHLO client.example")
-	c.expectPrefix("MAIL FROM:<sender@remote.example>", "250 ")
-	c.expectPrefix("RCPT TO:<alice@example.org>", "250 ")
-	c.expect("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	openData(t, c, "alice@example.org")
 	c.send("Subject: slow")
 	c.send("")
 	// 8 steps of 1.2 KiB, 100ms apart: twice the timeout in total, with

@@ -218,48 +218,56 @@ func checkNoFalseEnd(t *testing.T, raw []byte) {
 	}
 }
 
+// noFalseEndCases are raw DATA transfers (dot-doubled or not) in which
+// the scanner must not find an end RFC 5321 does not have.
+var noFalseEndCases = []string{
+	"A\r\n.\r\r\r\n..\r\nSECRET-TAIL\r\n.\r\n", // found by a review helper
+	".\r\r\r\n..\r\n",
+	".\r\r\r\n.\r.\r\n",
+	"a\r\r\n.\r\n",
+	"\r\r\n.\r\n",
+	"X\r\r\n..\r.\r\n..\r\nSECRET-TAIL\r\n.\r\n", // the next two, found by a review helper
+	"Subject: x\r\n\r\n" + strings.Repeat(strings.Repeat("a", 70)+"\r\n", 55) + "aaaa\r\nX\r\r\n..\r.\r\n..\r\nSECRET-TAIL\r\n.\r\n",
+}
+
 func TestMissedEndNoFalseEnd(t *testing.T) {
-	for _, raw := range []string{
-		"A\r\n.\r\r\r\n..\r\nSECRET-TAIL\r\n.\r\n", // found by a review helper
-		".\r\r\r\n..\r\n",
-		".\r\r\r\n.\r.\r\n",
-		"a\r\r\n.\r\n",
-		"\r\r\n.\r\n",
-		"X\r\r\n..\r.\r\n..\r\nSECRET-TAIL\r\n.\r\n", // the next two, found by a review helper
-		"Subject: x\r\n\r\n" + strings.Repeat(strings.Repeat("a", 70)+"\r\n", 55) + "aaaa\r\nX\r\r\n..\r.\r\n..\r\nSECRET-TAIL\r\n.\r\n",
-	} {
+	for _, raw := range noFalseEndCases {
 		checkNoFalseEnd(t, []byte(raw))
 	}
 }
 
 // FuzzMissedEndNoFalseEnd: any bytes, dot-doubled or not.
 func FuzzMissedEndNoFalseEnd(f *testing.F) {
-	f.Add([]byte("A\r\n.\r\r\r\n..\r\nSECRET-TAIL\r\n.\r\n"))
-	f.Add([]byte(".\r\r\r\n.\r.\r\n"))
+	for _, raw := range noFalseEndCases {
+		f.Add([]byte(raw))
+	}
 	f.Add([]byte("x\r\r\n.\r\nMAIL FROM:<a@b>\r\n"))
-	f.Add([]byte("X\r\r\n..\r.\r\n..\r\nSECRET-TAIL\r\n.\r\n"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		checkNoFalseEnd(t, raw)
 	})
 }
 
+// missedEndCases are message contents a conforming client sends
+// (before its dot-doubling), each taken whole and ended at its end.
+var missedEndCases = []string{
+	"Subject: x\r\n\r\nplain\r\n",
+	"line one\r\r\nline two\r\r\n", // the end go-smtp misses
+	"a\r\r\r\n",                    // an odd run: go-smtp ends it
+	"a\r\r\r\r\n",                  // even again
+	"a\r\r\n.x\r\n",                // a doubled dot after CR CR LF: go-smtp keeps it
+	"a\r\r\n.\r\r\n",               // and a dot line ending CR CR LF
+	"a\r\r\n.\rx\r\n",
+	"a\r\r\n..\r\n",
+	".\r\n",
+	"\r\r\n",
+	"a\r\r\nb\rc\r\r\nd",
+	"x\r\n.\r\r\n.\r\n",
+	"no end of line",
+	"X\r\r\n.\r.\r\n.\r\nSECRET-TAIL\r\n", // a review helper's: a false end, from a bad copy
+}
+
 func TestMissedEnd(t *testing.T) {
-	for _, content := range []string{
-		"Subject: x\r\n\r\nplain\r\n",
-		"line one\r\r\nline two\r\r\n", // the end go-smtp misses
-		"a\r\r\r\n",                    // an odd run: go-smtp ends it
-		"a\r\r\r\r\n",                  // even again
-		"a\r\r\n.x\r\n",                // a doubled dot after CR CR LF: go-smtp keeps it
-		"a\r\r\n.\r\r\n",               // and a dot line ending CR CR LF
-		"a\r\r\n.\rx\r\n",
-		"a\r\r\n..\r\n",
-		".\r\n",
-		"\r\r\n",
-		"a\r\r\nb\rc\r\r\nd",
-		"x\r\n.\r\r\n.\r\n",
-		"no end of line",
-		"X\r\r\n.\r.\r\n.\r\nSECRET-TAIL\r\n", // a review helper's: a false end, from a bad copy
-	} {
+	for _, content := range missedEndCases {
 		checkMissedEnd(t, []byte(content))
 	}
 }
@@ -267,10 +275,11 @@ func TestMissedEnd(t *testing.T) {
 // FuzzMissedEnd: whatever the content, a conforming client's message is
 // taken whole and ends at its end, where go-smtp sees it or not.
 func FuzzMissedEnd(f *testing.F) {
-	f.Add([]byte("line one\r\r\nline two\r\r\n"))
+	for _, content := range missedEndCases {
+		f.Add([]byte(content))
+	}
 	f.Add([]byte("a\r\r\n.x\r\r\n..\r\r\r\r\n"))
 	f.Add([]byte(".\r\r\r\n.\r\n\r"))
-	f.Add([]byte("X\r\r\n.\r.\r\n.\r\nSECRET-TAIL\r\n"))
 	f.Fuzz(func(t *testing.T, content []byte) {
 		checkMissedEnd(t, content)
 	})
@@ -424,9 +433,6 @@ func TestMissedEndSlowEndLine(t *testing.T) {
 func startData(t *testing.T, e *env, opts Options) *raw {
 	r := e.start(opts, false)
 	c := dialRaw(t, r.addr, nil)
-	c.cmd("EHLO client.example")
-	c.expectPrefix("MAIL FROM:<sender@remote.example>", "250 ")
-	c.expectPrefix("RCPT TO:<bob@example.org>", "250 ")
-	c.expect("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	openData(t, c, "bob@example.org")
 	return c
 }

@@ -19,12 +19,7 @@ func TestShutdownLetsDataFinish(t *testing.T) {
 	idle.cmd("EHLO client.example")
 
 	busy := dialRaw(t, r.addr, nil)
-	busy.cmd("EHLO client.example")
-	busy.expectPrefix("MAIL FROM:<sender@remote.example>", "250 ")
-	busy.expectPrefix("RCPT TO:<alice@example.org>", "250 ")
-	busy.expect("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
-	busy.send("Subject: in flight\r\n\r\nfirst half")
-	waitFor(t, "DATA to start", func() bool { return r.srv.busyConns() == 1 })
+	startMessage(t, r, busy, "Subject: in flight\r\n\r\nfirst half")
 
 	done := make(chan error, 1)
 	go func() { done <- r.srv.Shutdown(context.Background()) }()
@@ -73,12 +68,7 @@ func TestShutdownDeadlineAbortsData(t *testing.T) {
 	e := newEnv(t)
 	r := e.start(e.options(Inbound), false)
 	c := dialRaw(t, r.addr, nil)
-	c.cmd("EHLO client.example")
-	c.expectPrefix("MAIL FROM:<sender@remote.example>", "250 ")
-	c.expectPrefix("RCPT TO:<alice@example.org>", "250 ")
-	c.expect("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
-	c.send("Subject: cut\r\n\r\n" + strings.Repeat(strings.Repeat("x", 98)+"\r\n", 100))
-	waitFor(t, "DATA to start", func() bool { return r.srv.busyConns() == 1 })
+	startMessage(t, r, c, "Subject: cut\r\n\r\n"+strings.Repeat(strings.Repeat("x", 98)+"\r\n", 100))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -94,12 +84,7 @@ func TestCloseAbortsData(t *testing.T) {
 	e := newEnv(t)
 	r := e.start(e.options(Inbound), true)
 	c := dialRaw(t, r.addr, e.clientTLS)
-	c.cmd("EHLO client.example")
-	c.expectPrefix("MAIL FROM:<sender@remote.example>", "250 ")
-	c.expectPrefix("RCPT TO:<alice@example.org>", "250 ")
-	c.expect("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
-	c.send("Subject: cut\r\n\r\npartial")
-	waitFor(t, "DATA to start", func() bool { return r.srv.busyConns() == 1 })
+	startMessage(t, r, c, "Subject: cut\r\n\r\npartial")
 	if err := r.srv.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
