@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/mailsuite/mailsuite/internal/safeio"
 )
 
 // message is what a folder knows of one message. Published messages are
@@ -404,7 +406,7 @@ func changeTime(info os.FileInfo) time.Time {
 
 // listDir reads a directory's names without stat-ing each one.
 func listDir(dir string) ([]string, error) {
-	d, err := os.Open(dir)
+	d, err := safeio.Open(dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -156,6 +156,15 @@ func (c *conn) tlsState(sc *smtp.Conn) (tls.ConnectionState, bool) {
 // text from inside a message, perhaps one relayed for somebody else. Once a
 // read times out while a BDAT message is being received (c.bdat), every
 // later read fails, and go-smtp closes the connection after its answer.
+//
+// And it gathers the lines of a reply: go-smtp flushes its writer after
+// every line, so an EHLO answer went out as eight writes and a message's
+// whole dialogue as about fifteen (strace of mailbench smtp1), each one a
+// system call here and a wake-up of the client. endConn keeps what is
+// written until the connection is read or closed or its write deadline is
+// moved (go-smtp moves it before each reply), and sends it as one write.
+// A write made while another goroutine is blocked reading goes out at
+// once, so nothing waits on a read that is already waiting.
 type endConn struct {
 	net.Conn
 	read atomic.Int64 // octets read: what the client sent, even what go-smtp keeps to itself
@@ -163,6 +172,82 @@ type endConn struct {
 	bdat *atomic.Bool // a BDAT message is being received (conn.bdat)
 	cut  atomic.Bool
 	log  *slog.Logger
+
+	wmu     sync.Mutex
+	wbuf    []byte // replies not yet sent
+	werr    error  // a failed send: every later write fails with it
+	reading int    // reads in progress
+}
+
+// replyGather is the most endConn holds before it sends: replies are
+// short, and a TLS record (STARTTLS writes through endConn) is at most
+// about 16 KiB.
+const replyGather = 32 << 10
+
+func (c *endConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return 0, c.werr
+	}
+	if c.reading > 0 || len(c.wbuf)+len(p) > replyGather {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+		n, err := c.Conn.Write(p)
+		if err != nil {
+			c.werr = err
+		}
+		return n, err
+	}
+	c.wbuf = append(c.wbuf, p...)
+	return len(p), nil
+}
+
+// flushLocked sends the gathered replies under the write deadline last
+// set. c.wmu is held.
+func (c *endConn) flushLocked() error {
+	if c.werr != nil {
+		return c.werr
+	}
+	if len(c.wbuf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.wbuf)
+	c.wbuf = c.wbuf[:0]
+	if cap(c.wbuf) > 4<<10 {
+		c.wbuf = nil // a large burst (a long TLS record): not kept
+	}
+	if err != nil {
+		c.werr = err
+	}
+	return err
+}
+
+// SetWriteDeadline and SetDeadline send what is gathered under the
+// deadline it was written under before they move it: go-smtp sets one
+// before each reply, and crypto/tls, closing, sets one in the past right
+// after its close_notify.
+func (c *endConn) SetWriteDeadline(t time.Time) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.flushLocked()
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *endConn) SetDeadline(t time.Time) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.flushLocked()
+	return c.Conn.SetDeadline(t)
+}
+
+// Close sends what is gathered, then closes.
+func (c *endConn) Close() error {
+	c.wmu.Lock()
+	c.flushLocked()
+	c.wmu.Unlock()
+	return c.Conn.Close()
 }
 
 // errBDATCut fails every read after a BDAT chunk was cut by the timeout.
@@ -172,7 +257,17 @@ func (c *endConn) Read(p []byte) (int, error) {
 	if c.cut.Load() {
 		return 0, errBDATCut
 	}
+	c.wmu.Lock()
+	if err := c.flushLocked(); err != nil {
+		c.wmu.Unlock()
+		return 0, err
+	}
+	c.reading++
+	c.wmu.Unlock()
 	n, err := c.Conn.Read(p)
+	c.wmu.Lock()
+	c.reading--
+	c.wmu.Unlock()
 	c.read.Add(int64(n))
 	if err == io.EOF {
 		c.end.Store(true)

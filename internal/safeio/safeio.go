@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // FS holds the calls that make a write durable or visible. OS returns the
@@ -34,7 +35,7 @@ func OS() FS {
 // SyncDir fsyncs the directory dir, making the names created, renamed or
 // removed in it durable.
 func (fs FS) SyncDir(dir string) error {
-	d, err := os.Open(dir)
+	d, err := Open(dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
 	if err != nil {
 		return err
 	}
@@ -129,7 +130,7 @@ func (fs FS) WriteFile(path string, data []byte, mode os.FileMode) error {
 // may leave part of data at the end of the file; callers whose format
 // cannot tolerate a torn tail must detect it when reading.
 func (fs FS) Append(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := Open(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return err
 	}

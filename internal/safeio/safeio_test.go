@@ -149,3 +149,39 @@ func TestAppend(t *testing.T) {
 		t.Fatalf("append to a missing file: %v", err)
 	}
 }
+
+// TestOpen: the poller-free open gives a working *os.File with the flags
+// asked for, and the errors os.OpenFile gives.
+func TestOpen(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	if err := os.WriteFile(p, []byte("one\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(p, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("two\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if b, _ := os.ReadFile(p); string(b) != "one\ntwo\n" {
+		t.Fatalf("after an append: %q", b)
+	}
+	if _, err := Open(filepath.Join(dir, "missing"), os.O_RDONLY, 0); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v, want not-exist", err)
+	}
+	if _, err := Open(p, os.O_RDONLY|syscall.O_DIRECTORY, 0); !errors.Is(err, syscall.ENOTDIR) {
+		t.Fatalf("a file opened as a directory: %v, want ENOTDIR", err)
+	}
+	if _, err := Open(filepath.Join(dir, "new"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "new")); err != nil || st.Mode().Perm()&^0o640 != 0 {
+		t.Fatalf("created file: %v, %v", st.Mode(), err)
+	}
+}
