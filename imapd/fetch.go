@@ -40,12 +40,28 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 	}
 	utf8OK := ss.utf8Accepted()
 	expunged := false
+	var lines *indexLines
+	if indexOnly(options) {
+		lines = &indexLines{nc: ss.conn.NetConn()}
+	}
 	for _, i := range idx {
 		if v.isGone(i) {
 			expunged = true
 			continue
 		}
 		m := v.at(i)
+		if lines != nil && lines.add(uint32(i+1), m, options) {
+			if options.Flags {
+				delete(ss.sel.v.dirty, m.UID) // told now, not again by the poll
+			}
+			if err := lines.flush(false); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := lines.flush(true); err != nil {
+			return err
+		}
 		ok, err := ss.fetchOne(w, uint32(i+1), m, options, seen[m.UID], utf8OK)
 		if err != nil {
 			return err
@@ -53,6 +69,9 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 		if !ok {
 			expunged = true
 		}
+	}
+	if err := lines.flush(true); err != nil {
+		return err
 	}
 	if expunged {
 		return errExpungeIssued
