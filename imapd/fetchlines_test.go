@@ -22,7 +22,7 @@ func TestFetchIndexLinesMatchLibrary(t *testing.T) {
 	c := e.login()
 	dates := []time.Time{
 		time.Date(2024, 1, 2, 3, 4, 5, 0, time.FixedZone("", 3600)),
-		time.Date(2023, 12, 25, 23, 59, 59, 0, time.FixedZone("", -(9*3600 + 30*60))),
+		time.Date(2023, 12, 25, 23, 59, 59, 0, time.FixedZone("", -(9*3600+30*60))),
 		time.Date(2020, 2, 29, 0, 0, 0, 0, time.UTC),
 	}
 	flags := [][]imap.Flag{
