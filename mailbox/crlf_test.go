@@ -104,7 +104,7 @@ func TestOpenReadsSmallFileOnce(t *testing.T) {
 	}
 	defer rc.Close()
 	mr := rc.(*messageReader)
-	cr := mr.r.(*io.LimitedReader).R.(*crlfReader)
+	cr := &mr.cr
 	counted := &countReads{r: cr.r}
 	cr.r = counted
 	var out bytes.Buffer

@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
+	"syscall"
 )
 
 // handle is one session's Folder. It shares its folder's state with every
@@ -127,13 +129,13 @@ func (h *handle) Open(uid uint32) (io.ReadCloser, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	st, err := fh.Stat()
-	if err != nil {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(fh.Fd()), &st); err != nil {
 		fh.Close()
-		return nil, 0, ioErr("stat message", err)
+		return nil, 0, ioErr("stat message", &os.PathError{Op: "fstat", Path: fh.Name(), Err: err})
 	}
 	size := m.size
-	if st.Size() != m.disk {
+	if st.Size != m.disk {
 		// Someone changed the file under us: measure what is there, so
 		// the size we report is the size we send.
 		_, size, err = crlfSize(fh)
@@ -146,16 +148,41 @@ func (h *handle) Open(uid uint32) (io.ReadCloser, int64, error) {
 		}
 		h.store.log.Warn("message file changed size", "user", h.u.name, "folder", h.f.name.canon, "uid", uid)
 	}
-	return &messageReader{r: io.LimitReader(newCRLFReader(fh, st.Size()), size), f: fh}, size, nil
+	return newMessageReader(fh, size), size, nil
 }
 
+// messageReader streams an open message file with CRLF line ends, size
+// octets of it, in one allocation with a pooled buffer (FETCH of 10,000
+// bodies made a buffer of each message's size, most of the server's
+// garbage in BenchmarkFetchBodies4KiB).
 type messageReader struct {
-	r io.Reader
-	f *os.File
+	lim io.LimitedReader // reads cr
+	cr  crlfReader       // reads f
+	f   *os.File
+	buf *[]byte // cr's buffer, from crlfBufs
 }
 
-func (r *messageReader) Read(p []byte) (int, error) { return r.r.Read(p) }
-func (r *messageReader) Close() error               { return r.f.Close() }
+var crlfBufs = sync.Pool{New: func() any { b := make([]byte, crlfMaxBuffer); return &b }}
+
+func newMessageReader(fh *os.File, size int64) *messageReader {
+	r := &messageReader{f: fh, buf: crlfBufs.Get().(*[]byte)}
+	r.cr = crlfReader{r: fh, buf: *r.buf}
+	r.lim = io.LimitedReader{R: &r.cr, N: size}
+	return r
+}
+
+func (r *messageReader) Read(p []byte) (int, error) { return r.lim.Read(p) }
+
+// Close closes the file and gives the buffer back; a read after it finds
+// the end, and a second Close fails.
+func (r *messageReader) Close() error {
+	if r.buf == nil {
+		return os.ErrClosed
+	}
+	crlfBufs.Put(r.buf)
+	r.buf, r.cr.buf, r.lim.N = nil, nil, 0
+	return r.f.Close()
+}
 
 // openFile opens a message's file. If it is not where the index says,
 // another program may have renamed it: rescan once and retry.
