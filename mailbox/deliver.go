@@ -8,6 +8,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -305,11 +307,13 @@ func (f *folderState) removeMsgsLocked(ms []*message, origin *handle) error {
 	}
 	var buf []byte
 	subs := map[string]bool{}
-	for _, msg := range ms {
-		if err := os.Remove(f.path(msg)); err != nil && !isNotExist(err) {
-			return ioErr("remove message", err)
-		}
+	paths := make([]string, len(ms))
+	for i, msg := range ms {
+		paths[i] = f.path(msg)
 		subs[msg.sub()] = true
+	}
+	if err := removeFiles(paths); err != nil {
+		return ioErr("remove message", err)
 	}
 	for sub := range subs {
 		if err := f.u.store.fs.syncDir(filepath.Join(f.dir, sub)); err != nil {
@@ -368,4 +372,52 @@ func (f *finalNewline) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n + k, nil
+}
+
+// removeWorkers is how many unlinks of one expunge run at once.
+const removeWorkers = 8
+
+// removeFiles removes the files at paths (one already gone is no error),
+// several at a time when there are many. An unlink returns only once the
+// file system has freed the file's blocks, and on a disk mounted with
+// "discard" that waits for the device (perf of EXPUNGE of 20,000: most of
+// its time in ext4's discard); the directory is locked only for the name,
+// so concurrent unlinks wait for their devices together. On an error the
+// other workers stop taking paths; what was removed by then stays removed,
+// as with one at a time, and the caller's next scan records it.
+func removeFiles(paths []string) error {
+	workers := min(removeWorkers, (len(paths)+63)/64)
+	if workers <= 1 {
+		for _, p := range paths {
+			if err := os.Remove(p); err != nil && !isNotExist(err) {
+				return err
+			}
+		}
+		return nil
+	}
+	var (
+		next     atomic.Int64
+		firstErr atomic.Pointer[error]
+		wg       sync.WaitGroup
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for firstErr.Load() == nil {
+				i := next.Add(1) - 1
+				if i >= int64(len(paths)) {
+					return
+				}
+				if err := os.Remove(paths[i]); err != nil && !isNotExist(err) {
+					firstErr.CompareAndSwap(nil, &err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if p := firstErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }

@@ -267,3 +267,43 @@ func deliverAndRead(t *testing.T, r io.Reader) (string, int64) {
 	}
 	return got, ms[0].Size
 }
+
+// TestRemoveFiles: many files are removed by several workers, a file
+// already gone is no error, and a path that cannot be removed is.
+func TestRemoveFiles(t *testing.T) {
+	for _, n := range []int{1, 63, 64, 65, 1000} {
+		dir := t.TempDir()
+		var paths []string
+		for i := range n {
+			p := filepath.Join(dir, fmt.Sprintf("m%d", i))
+			if i%7 != 3 { // every seventh is already gone
+				if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			paths = append(paths, p)
+		}
+		if err := removeFiles(paths); err != nil {
+			t.Fatalf("%d files: %v", n, err)
+		}
+		if left, _ := os.ReadDir(dir); len(left) != 0 {
+			t.Fatalf("%d files: %d left", n, len(left))
+		}
+	}
+	dir := t.TempDir()
+	var paths []string
+	for i := range 500 {
+		p := filepath.Join(dir, fmt.Sprintf("m%d", i))
+		os.WriteFile(p, []byte("x"), 0o600)
+		paths = append(paths, p)
+	}
+	full := filepath.Join(dir, "full")
+	os.MkdirAll(filepath.Join(full, "inside"), 0o700)
+	paths = append(paths[:250:250], append([]string{full}, paths[250:]...)...)
+	if err := removeFiles(paths); err == nil {
+		t.Fatal("a directory with something in it was removed without error")
+	}
+	if _, err := os.Stat(filepath.Join(full, "inside")); err != nil {
+		t.Fatalf("the directory's content: %v", err)
+	}
+}
