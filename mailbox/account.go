@@ -370,7 +370,7 @@ func (a *account) Append(name string, r io.Reader, flags []string, date time.Tim
 	}
 	date = date.Truncate(time.Second)
 	tmpDir := filepath.Join(u.folderDir(n), "tmp")
-	st, unique, disk, size, err := u.store.writeTemp(tmpDir, r, date, true)
+	st, unique, disk, size, err := u.store.writeTemp(tmpDir, r, date, true, nil)
 	if err != nil {
 		if isNotExist(err) {
 			return 0, 0, fmt.Errorf("%w: %s", ErrNoMailbox, n.canon)

@@ -66,7 +66,10 @@ func (m *Maildir) stageFile(tmpDir, unique string, anon bool) (*os.File, *staged
 // expunged it again, an anonymous file that lost its only name cannot be
 // given another (linkat(2) refuses an inode with no links), while a name
 // in tmp/ keeps it.
-func (m *Maildir) writeTemp(tmpDir string, r io.Reader, date time.Time, anon bool) (st *staged, unique string, disk, size int64, err error) {
+//
+// received, when not nil, is called once all of r is in the file, before
+// the fsync.
+func (m *Maildir) writeTemp(tmpDir string, r io.Reader, date time.Time, anon bool, received func()) (st *staged, unique string, disk, size int64, err error) {
 	unique = m.newUnique()
 	fh, made, err := m.stageFile(tmpDir, unique, anon)
 	if err != nil {
@@ -104,6 +107,9 @@ func (m *Maildir) writeTemp(tmpDir string, r io.Reader, date time.Time, anon boo
 		if err = os.Chtimes(name, date, date); err != nil {
 			return nil, "", 0, 0, ioErr("set message date", err)
 		}
+	}
+	if received != nil {
+		received()
 	}
 	if err = m.fs.Sync(fh); err != nil {
 		return nil, "", 0, 0, ioErr("fsync message", err)
@@ -198,7 +204,24 @@ func (m *Maildir) Deliver(ctx context.Context, users []string, r io.Reader) erro
 	if len(us) == 0 {
 		return fmt.Errorf("%w: no recipients", ErrNoUser)
 	}
-	st, unique, disk, size, err := m.writeTemp(us[0].tmpDir(), &finalNewline{r: r}, time.Time{}, len(us) == 1)
+	// From the end of the message to the moment it joins a commit batch,
+	// the delivery is counted in each user's incoming (groupcommit.go).
+	counted := false
+	joined := make([]bool, len(us))
+	defer func() {
+		for i, u := range us {
+			if counted && !joined[i] {
+				u.leaveIncoming()
+			}
+		}
+	}()
+	received := func() {
+		for _, u := range us {
+			u.incoming.Add(1)
+		}
+		counted = true
+	}
+	st, unique, disk, size, err := m.writeTemp(us[0].tmpDir(), &finalNewline{r: r}, time.Time{}, len(us) == 1, received)
 	if err != nil {
 		return err
 	}
@@ -215,7 +238,7 @@ func (m *Maildir) Deliver(ctx context.Context, users []string, r io.Reader) erro
 		err := ctx.Err()
 		var uid uint32
 		if err == nil {
-			uid, err = m.deliverOne(u, st, name, disk, size, date, i == len(us)-1)
+			uid, err = m.deliverOne(u, st, name, disk, size, date, i == len(us)-1, &joined[i])
 		}
 		if err != nil {
 			for _, d := range made {
@@ -233,7 +256,9 @@ func (m *Maildir) Deliver(ctx context.Context, users []string, r io.Reader) erro
 }
 
 // deliverOne commits the staged file into one user's INBOX.
-func (m *Maildir) deliverOne(u *userState, st *staged, name string, disk, size int64, date time.Time, last bool) (uint32, error) {
+//
+// *joined is set once the delivery is no longer counted in u.incoming.
+func (m *Maildir) deliverOne(u *userState, st *staged, name string, disk, size int64, date time.Time, last bool, joined *bool) (uint32, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	f, err := u.folderLocked(folderName{canon: inboxName})
@@ -250,6 +275,8 @@ func (m *Maildir) deliverOne(u *userState, st *staged, name string, disk, size i
 	f.touchedLocked() // our own rename: no rescan for it
 	msg := &message{disk: disk, size: size, date: date}
 	msg.setName(name)
+	u.incoming.Add(-1)
+	*joined = true
 	return f.commitNewGroupLocked(msg, dst)
 }
 

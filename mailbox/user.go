@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -55,6 +56,10 @@ type userState struct {
 	special map[string]string       // canonical folder name -> \Use
 	subs    map[string]bool         // canonical folder names
 	lastUV  uint32
+
+	// incoming counts deliveries to the INBOX that are writing their
+	// file and have not yet joined a commit batch (groupcommit.go).
+	incoming atomic.Int32
 }
 
 // tmpDir is where the user's small files are staged (INBOX's tmp/).
