@@ -32,6 +32,9 @@ type corkConn struct {
 	// response, which costs a timer update each time.
 	deadline    time.Time
 	deadlineSet bool
+	// applied is the write deadline the connection has now (as far as
+	// the library set it through us).
+	applied time.Time
 
 	guard *literalGuard // the connection's (literalguard.go)
 }
@@ -55,8 +58,7 @@ func (c *corkConn) Write(p []byte) (int, error) {
 			return 0, err
 		}
 		if len(p) >= corkMax {
-			c.applyDeadlineLocked()
-			return c.Conn.Write(p)
+			return c.sendLocked(p)
 		}
 	}
 	if c.buf == nil {
@@ -75,22 +77,49 @@ func (c *corkConn) SetWriteDeadline(t time.Time) error {
 		c.deadline, c.deadlineSet = t, true
 		return nil
 	}
+	c.applied = t
 	return c.Conn.SetWriteDeadline(t)
+}
+
+// SetDeadline is SetReadDeadline and SetWriteDeadline.
+func (c *corkConn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
 }
 
 func (c *corkConn) applyDeadlineLocked() {
 	if c.deadlineSet {
 		c.Conn.SetWriteDeadline(c.deadline)
+		c.applied = c.deadline
 		c.deadlineSet = false
 	}
+}
+
+// corkWriteTimeout bounds a gathered write that has no deadline of its own
+// (go-imap's own for a response; a variable for tests).
+var corkWriteTimeout = 30 * time.Second
+
+// sendLocked writes p, gathered responses or a piece too large to gather,
+// under the write deadline last asked for. go-imap clears its deadline
+// after every response, before a corked command's responses have left, so
+// that is often none; then corkWriteTimeout bounds the write, so that a
+// client that stops reading cannot hold the session forever.
+func (c *corkConn) sendLocked(p []byte) (int, error) {
+	c.applyDeadlineLocked()
+	if c.applied.IsZero() {
+		c.Conn.SetWriteDeadline(time.Now().Add(corkWriteTimeout))
+		defer c.Conn.SetWriteDeadline(time.Time{})
+	}
+	return c.Conn.Write(p)
 }
 
 func (c *corkConn) flushLocked() error {
 	if len(c.buf) == 0 {
 		return nil
 	}
-	c.applyDeadlineLocked()
-	_, err := c.Conn.Write(c.buf)
+	_, err := c.sendLocked(c.buf)
 	c.buf = c.buf[:0]
 	if err != nil {
 		c.err = err

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -188,4 +189,33 @@ func (w *recordWriter) WriteMailboxFlags(flags []imap.Flag) error {
 func (w *recordWriter) WriteMessageFlags(n uint32, uid imap.UID, flags []imap.Flag) error {
 	w.lines = append(w.lines, fmt.Sprintf("%d FETCH UID %d %v", n, uid, flags))
 	return nil
+}
+
+// A corked command's responses go out under a write deadline even when
+// the library left none (it clears its own after every response): a
+// client that stops reading ends the write, not the session's goroutine.
+func TestCorkedWriteHasDeadline(t *testing.T) {
+	defer func(d time.Duration) { corkWriteTimeout = d }(corkWriteTimeout)
+	corkWriteTimeout = 50 * time.Millisecond
+	server, client := net.Pipe() // nobody reads client
+	defer client.Close()
+	c := newCorkConn(server)
+	uncork := c.cork()
+	c.SetWriteDeadline(time.Now().Add(time.Hour))
+	c.Write([]byte("* 1 FETCH (FLAGS ())\r\n"))
+	c.SetWriteDeadline(time.Time{}) // as go-imap does after each response
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Write(make([]byte, corkMax+1)) // too large to gather: written now
+		uncork()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a write nobody read succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a corked write with no deadline of its own hung")
+	}
 }

@@ -43,6 +43,9 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 	var lines *indexLines
 	if indexOnly(options) {
 		lines = &indexLines{nc: ss.conn.NetConn()}
+		if ss.corker != nil && ss.corker.guard != nil {
+			lines.trace = ss.corker.guard.trace // debug_protocol, as the library's own lines
+		}
 	}
 	for _, i := range idx {
 		if v.isGone(i) {

@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"io"
 	"net"
 	"strconv"
 	"time"
@@ -40,8 +41,9 @@ func indexOnly(o *imap.FetchOptions) bool {
 
 // indexLines gathers FETCH responses and writes them to nc.
 type indexLines struct {
-	nc  net.Conn
-	buf []byte
+	nc    net.Conn
+	trace io.Writer // the protocol trace, when on (the library feeds it its own writes)
+	buf   []byte
 }
 
 // linesGather is how much indexLines gathers before it writes.
@@ -102,6 +104,9 @@ func (l *indexLines) add(seq uint32, m mailbox.MessageInfo, o *imap.FetchOptions
 func (l *indexLines) flush(all bool) error {
 	if l == nil || len(l.buf) == 0 || !all && len(l.buf) < linesGather {
 		return nil
+	}
+	if l.trace != nil {
+		l.trace.Write(l.buf)
 	}
 	l.nc.SetWriteDeadline(time.Now().Add(linesWriteTimeout))
 	_, err := l.nc.Write(l.buf)

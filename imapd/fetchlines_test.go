@@ -84,3 +84,20 @@ func TestWireFlagOK(t *testing.T) {
 		t.Errorf("a flag the library refuses was written: %q", l.buf)
 	}
 }
+
+// The protocol trace (debug_protocol) shows the FETCH lines indexLines
+// writes, as it shows the library's own.
+func TestFetchIndexLinesTraced(t *testing.T) {
+	var trace logBuffer
+	e := newEnv(t, func(o *Options) { o.DebugWriter = &trace })
+	e.deliver(simple("traced", "body\r\n"))
+	r := e.rawLogin()
+	r.ok("s", "SELECT INBOX")
+	u := r.ok("f", "UID FETCH 1:* (UID FLAGS)")
+	if len(u) != 1 {
+		t.Fatalf("FETCH: %q", u)
+	}
+	if !strings.Contains(trace.String(), u[0]+"\r\n") {
+		t.Errorf("the trace lacks %q:\n%s", u[0], trace.String())
+	}
+}

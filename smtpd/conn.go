@@ -242,6 +242,13 @@ func (c *endConn) SetDeadline(t time.Time) error {
 	return c.Conn.SetDeadline(t)
 }
 
+// flush sends what is gathered now.
+func (c *endConn) flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.flushLocked()
+}
+
 // Close sends what is gathered, then closes.
 func (c *endConn) Close() error {
 	c.wmu.Lock()

@@ -26,6 +26,9 @@ func (s *session) Data(r io.Reader) error {
 		return reply(errNoRecipients)
 	}
 	c := s.c
+	// The 354 (gathered in endConn) leaves before the store is touched:
+	// a first delivery makes the user's tree, and a store lock may be held.
+	c.in.flush()
 	body := newDataReader(r, c)
 	defer func() {
 		body.discardRest()

@@ -107,6 +107,13 @@ func (c *conn) replied(nc net.Conn) {
 		c.mu.Unlock()
 		return
 	}
+	c.mu.Unlock()
+	// The reply may still be gathered in endConn (conn.go), and drain and
+	// abort close c.nc once nothing is due: it leaves first. Not under
+	// c.mu: a client that does not read holds this write up to the write
+	// timeout, and Shutdown must not wait on that for c.mu.
+	c.in.flush()
+	c.mu.Lock()
 	c.replyDue = false
 	stale := !c.staleAfter.IsZero() && !time.Now().Before(c.staleAfter)
 	drained := c.draining && c.idleLocked()

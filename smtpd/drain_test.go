@@ -6,10 +6,12 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/mailsuite/mailsuite/mailbox"
+	"github.com/mailsuite/mailsuite/users"
 )
 
 // shutdownReply is what a connection reads after its last reply when the
@@ -201,4 +203,92 @@ func TestShutdownGraceEndsWhileStoring(t *testing.T) {
 	if files := e.mailFiles(); len(files) != 1 {
 		t.Errorf("files on disk: %q, want one", files)
 	}
+}
+
+// sendAsHook runs a function inside MaySendAs, that is while the server
+// handles a MAIL command on submission.
+type sendAsHook struct {
+	users.DB
+	hook func()
+}
+
+func (h sendAsHook) MaySendAs(user, addr string) (bool, error) {
+	h.hook()
+	return h.DB.MaySendAs(user, addr)
+}
+
+// The reply to a stored message is on the wire before the connection
+// counts as owing nothing: Shutdown's drain, arriving while the server
+// handles a command pipelined after the message's end, closes the
+// connection, and the client must have had its 250 first (endConn gathers
+// replies; drain closes the connection beneath it).
+func TestShutdownAfterGatheredReply(t *testing.T) {
+	e := newEnv(t)
+	opts := e.options(Submission)
+	opts.AllowPlaintext = true
+	var r *running
+	var mails atomic.Int32
+	opts.Users = sendAsHook{DB: e.db, hook: func() {
+		if mails.Add(1) == 2 { // the pipelined MAIL
+			r.srv.each((*conn).drain)
+		}
+	}}
+	r = e.start(opts, false)
+	c := dialRaw(t, r.addr, nil)
+	c.cmd("EHLO client.example")
+	c.expect("AUTH PLAIN "+b64("\x00alice@example.org\x00"+alicePass), "235 2.0.0 Authentication succeeded")
+	c.expectPrefix("MAIL FROM:<alice@example.org>", "250")
+	c.expectPrefix("RCPT TO:<bob@example.org>", "250")
+	c.expectPrefix("DATA", "354")
+	if _, err := io.WriteString(c.nc, "Subject: x\r\n\r\nbody\r\n.\r\nMAIL FROM:<alice@example.org>\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.read(); !strings.HasPrefix(got, "250 2.0.0 OK: queued as ") {
+		t.Fatalf("the stored message's reply: %q", got)
+	}
+	c.wantClosed()
+	if msgs := e.inbox("bob@example.org"); len(msgs) != 1 {
+		t.Fatalf("bob's INBOX holds %d messages, want 1", len(msgs))
+	}
+}
+
+// slowStartStore's Deliver waits for release before it reads the message.
+type slowStartStore struct {
+	mailbox.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h slowStartStore) Deliver(ctx context.Context, users []string, r io.Reader) error {
+	close(h.entered)
+	<-h.release
+	return h.Store.Deliver(ctx, users, r)
+}
+
+// The 354 reaches the client before the store is asked for anything: a
+// store that takes its time before reading (a user's first delivery makes
+// the tree; a lock may be held) does not hold the go-ahead back.
+func TestDataGoAheadBeforeStore(t *testing.T) {
+	e := newEnv(t)
+	opts := e.options(Inbound)
+	hs := slowStartStore{Store: e.store, entered: make(chan struct{}), release: make(chan struct{})}
+	opts.Store = hs
+	r := e.start(opts, false)
+	c := dialRaw(t, r.addr, nil)
+	c.cmd("EHLO client.example")
+	c.expectPrefix("MAIL FROM:<sender@example.net>", "250")
+	c.expectPrefix("RCPT TO:<alice@example.org>", "250")
+	c.send("DATA")
+	select {
+	case <-hs.entered:
+	case <-time.After(testTimeout):
+		t.Fatal("the store was never called")
+	}
+	// Deliver is holding; the 354 must be here already.
+	got := c.read()
+	close(hs.release)
+	if !strings.HasPrefix(got, "354 ") {
+		t.Fatalf("DATA: %q", got)
+	}
+	c.expectPrefix("Subject: x\r\n\r\nbody\r\n.", "250")
 }
