@@ -61,6 +61,21 @@ func (o *options) dialRawIMAP(ctx context.Context) (*rawIMAP, error) {
 // any literal it announces (none is expected here; a literal's content is
 // not parsed).
 func (c *rawIMAP) line() ([]byte, error) {
+	l, err := c.readLine()
+	if err != nil {
+		return nil, err
+	}
+	if n := literalLen(l); n > 0 {
+		if _, err := io.CopyN(io.Discard, c.r, n); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// readLine reads one line, without its CRLF; a literal it announces is
+// left to the caller.
+func (c *rawIMAP) readLine() ([]byte, error) {
 	c.nc.SetReadDeadline(time.Now().Add(time.Minute))
 	l, err := c.r.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
@@ -75,13 +90,7 @@ func (c *rawIMAP) line() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	l = bytes.TrimSuffix(bytes.TrimSuffix(l, []byte("\n")), []byte("\r"))
-	if n := literalLen(l); n > 0 {
-		if _, err := io.CopyN(io.Discard, c.r, n); err != nil {
-			return nil, err
-		}
-	}
-	return l, nil
+	return bytes.TrimSuffix(bytes.TrimSuffix(l, []byte("\n")), []byte("\r")), nil
 }
 
 // literalLen is n when l ends with {n} or {n+}, else 0.
@@ -100,13 +109,56 @@ func literalLen(l []byte) int64 {
 	return n
 }
 
-// run sends one command and reads to its tagged response, handing each
-// untagged line to each (when not nil). A tagged NO or BAD is an error.
-func (c *rawIMAP) run(cmd string, each func(line []byte) error) ([]byte, error) {
+// send writes one command and returns its tag.
+func (c *rawIMAP) send(cmd string) (string, error) {
 	c.tag++
 	tag := "m" + strconv.Itoa(c.tag)
 	c.nc.SetWriteDeadline(time.Now().Add(time.Minute))
-	if _, err := io.WriteString(c.nc, tag+" "+cmd+"\r\n"); err != nil {
+	_, err := io.WriteString(c.nc, tag+" "+cmd+"\r\n")
+	return tag, err
+}
+
+// fetchBodies sends FETCH 1:* (BODY.PEEK[]) and reads every response,
+// counting the messages whose BODY[] came as a literal and its octets,
+// which are read and dropped.
+func (c *rawIMAP) fetchBodies() (octets int64, n int, err error) {
+	tag, err := c.send("FETCH 1:* (BODY.PEEK[])")
+	if err != nil {
+		return 0, 0, err
+	}
+	prefix := []byte(tag + " ")
+	for {
+		l, err := c.readLine()
+		if err != nil {
+			return octets, n, fmt.Errorf("FETCH: %w", err)
+		}
+		if bytes.HasPrefix(l, prefix) {
+			if st := l[len(prefix):]; !bytes.HasPrefix(st, []byte("OK")) {
+				return octets, n, fmt.Errorf("FETCH: %s", st)
+			}
+			return octets, n, nil
+		}
+		// A response goes on after each literal it holds.
+		for k := literalLen(l); k > 0; k = literalLen(l) {
+			if bytes.Contains(l, []byte("BODY[] {")) {
+				n++
+				octets += k
+			}
+			if _, err := io.CopyN(io.Discard, c.r, k); err != nil {
+				return octets, n, fmt.Errorf("FETCH: %w", err)
+			}
+			if l, err = c.readLine(); err != nil {
+				return octets, n, fmt.Errorf("FETCH: %w", err)
+			}
+		}
+	}
+}
+
+// run sends one command and reads to its tagged response, handing each
+// untagged line to each (when not nil). A tagged NO or BAD is an error.
+func (c *rawIMAP) run(cmd string, each func(line []byte) error) ([]byte, error) {
+	tag, err := c.send(cmd)
+	if err != nil {
 		return nil, err
 	}
 	verb, _, _ := strings.Cut(cmd, " ")
@@ -144,20 +196,29 @@ func (c *rawIMAP) login(user, pass string) error {
 
 // selectMailbox sends SELECT and returns the EXISTS count.
 func (c *rawIMAP) selectMailbox(name string) (int, error) {
+	return c.open("SELECT", name)
+}
+
+// examine sends EXAMINE (a read-only SELECT) and returns the EXISTS count.
+func (c *rawIMAP) examine(name string) (int, error) {
+	return c.open("EXAMINE", name)
+}
+
+func (c *rawIMAP) open(verb, name string) (int, error) {
 	exists := -1
-	_, err := c.run("SELECT "+quoted(name), func(l []byte) error {
+	_, err := c.run(verb+" "+quoted(name), func(l []byte) error {
 		f := bytes.Fields(l)
 		if len(f) == 3 && string(f[2]) == "EXISTS" {
 			n, err := strconv.Atoi(string(f[1]))
 			if err != nil {
-				return fmt.Errorf("SELECT: bad EXISTS %q", l)
+				return fmt.Errorf("%s: bad EXISTS %q", verb, l)
 			}
 			exists = n
 		}
 		return nil
 	})
 	if err == nil && exists < 0 {
-		err = fmt.Errorf("SELECT %s: no EXISTS in the answer", name)
+		err = fmt.Errorf("%s %s: no EXISTS in the answer", verb, name)
 	}
 	return exists, err
 }
