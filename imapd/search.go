@@ -170,15 +170,13 @@ func (sr *searcher) match(m *searchMsg, c *imap.SearchCriteria) (bool, error) {
 			return false, nil
 		}
 	}
-	if len(c.Header) > 0 {
-		head, err := sr.header(m)
+	for _, h := range c.Header {
+		values, err := sr.fieldValues(m, h.Key)
 		if err != nil {
 			return false, err
 		}
-		for _, h := range c.Header {
-			if !headerHas(head, h.Key, h.Value) {
-				return false, nil
-			}
+		if !valuesHave(values, h.Value) {
+			return false, nil
 		}
 	}
 	if len(c.Body) > 0 || len(c.Text) > 0 {
@@ -256,6 +254,26 @@ func (sr *searcher) header(m *searchMsg) (*entity, error) {
 	return m.head, nil
 }
 
+// fieldValues returns the decoded values of the message's fields named
+// key: from the server's field cache (fieldcache.go), else from its header.
+func (sr *searcher) fieldValues(m *searchMsg, key string) ([]string, error) {
+	ss := sr.ss
+	k := fieldKey{
+		metaKey: metaKey{user: ss.user, folder: ss.sel.name, validity: ss.sel.folder.UIDValidity(), uid: m.info.UID},
+		field:   strings.ToLower(key),
+	}
+	if values, ok := ss.srv.fields.get(k, m.info.Size); ok {
+		return values, nil
+	}
+	head, err := sr.header(m)
+	if err != nil {
+		return nil, err
+	}
+	values := fieldValues(head, key)
+	ss.srv.fields.put(k, m.info.Size, values)
+	return values, nil
+}
+
 // scan searches the message text once for every BODY and TEXT string of
 // the whole SEARCH.
 func (sr *searcher) scan(m *searchMsg) error {
@@ -304,24 +322,6 @@ func needles(c *imap.SearchCriteria) (body, text []string) {
 	}
 	walk(c)
 	return body, text
-}
-
-// headerHas: RFC 9051 §6.4.4 HEADER: the field is present and its value
-// contains the string; an empty string matches any message with the field.
-func headerHas(root *entity, key, value string) bool {
-	m := newFoldMatcher([]string{value})
-	found := false
-	for f := root.Header.Fields(); f.Next(); {
-		if !strings.EqualFold(f.Key(), key) {
-			continue
-		}
-		found = true
-		m.feedString(decodeHeaderValue(f.Value()))
-		if m.done() {
-			return true
-		}
-	}
-	return found && value == ""
 }
 
 // dateIn compares dates only (RFC 9051 §6.4.4: "disregarding time and

@@ -92,6 +92,8 @@ type Server struct {
 	opts  Options
 	log   *slog.Logger
 	cache *metaCache
+	// fields is SEARCH HEADER's cache of header field values (fieldcache.go).
+	fields *fieldCache
 	// copyBufs lends FETCH the buffer that streams a body section
 	// (source.go): one made per message was most of what a FETCH of
 	// small bodies allocated.
@@ -161,6 +163,7 @@ func New(opts Options) *Server {
 		opts:      opts,
 		log:       opts.Logger.With("proto", "imap"),
 		cache:     newMetaCache(opts.MetaCacheSize),
+		fields:    newFieldCache(),
 		listeners: make(map[net.Listener]struct{}),
 		sessions:  make(map[*session]struct{}),
 		perIP:     make(map[string]int),
