@@ -3,6 +3,7 @@ package imapd
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -70,24 +71,71 @@ func TestSearchHeaderFieldCache(t *testing.T) {
 	}
 }
 
-// The cache holds about fieldCacheBytes, dropping the least recently used.
+// The cache holds at most fieldCacheBytes: a field of a folder too big
+// for it keeps the messages it has and takes no more; another group then
+// pushes out the least recently used one whole.
 func TestFieldCacheBound(t *testing.T) {
 	c := newFieldCache()
 	long := strings.Repeat("x", 1000)
+	key := func(folder string, uid int) fieldKey {
+		return fieldKey{metaKey{user: "u", folder: folder, validity: 1, uid: uint32(uid)}, "subject"}
+	}
 	for i := range 100000 {
-		c.put(fieldKey{metaKey{user: "u", folder: "INBOX", validity: 1, uid: uint32(i)}, "subject"}, 10, []string{long})
+		c.put(key("INBOX", i), 10, []string{long})
 	}
-	if c.bytes > fieldCacheBytes || c.order.Len() != len(c.items) {
-		t.Fatalf("%d bytes in %d entries (%d in the map), bound %d", c.bytes, c.order.Len(), len(c.items), fieldCacheBytes)
+	if c.bytes > fieldCacheBytes {
+		t.Fatalf("%d bytes, bound %d", c.bytes, fieldCacheBytes)
 	}
-	last := fieldKey{metaKey{user: "u", folder: "INBOX", validity: 1, uid: 99999}, "subject"}
-	if v, ok := c.get(last, 10); !ok || v[0] != long {
-		t.Error("the newest entry is gone")
+	if v, ok := c.get(key("INBOX", 0), 10); !ok || v[0] != long {
+		t.Error("the first message of the group is gone")
 	}
-	if _, ok := c.get(fieldKey{metaKey{user: "u", folder: "INBOX", validity: 1, uid: 0}, "subject"}, 10); ok {
-		t.Error("the oldest entry is still there")
+	if _, ok := c.get(key("INBOX", 99999), 10); ok {
+		t.Error("the group grew past the bound")
 	}
-	if _, ok := c.get(last, 11); ok {
+	if _, ok := c.get(key("INBOX", 0), 11); ok {
 		t.Error("an entry answered for a message of another size")
+	}
+	c.put(key("Archive", 1), 10, []string{long}) // no room left beside INBOX's
+	if v, ok := c.get(key("Archive", 1), 10); !ok || v[0] != long {
+		t.Error("a new group found no room")
+	}
+	if _, ok := c.get(key("INBOX", 0), 10); ok {
+		t.Error("the least recently used group was kept past the bound")
+	}
+	if c.bytes > fieldCacheBytes || len(c.groups) != c.order.Len() {
+		t.Fatalf("%d bytes, %d groups, %d in the list", c.bytes, len(c.groups), c.order.Len())
+	}
+}
+
+// The cache's count of its memory is close to what the heap holds for it,
+// with entries of no value and of one 40-octet value, after evictions
+// (found by a review: the first count was half the real size).
+func TestFieldCacheCost(t *testing.T) {
+	for _, valueLen := range []int{-1, 40} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		c := newFieldCache()
+		field := "subject"
+		for i := range 400000 {
+			var values []string
+			if valueLen >= 0 {
+				values = append(values, strings.Repeat(string(rune('a'+i%26)), valueLen))
+			}
+			c.put(fieldKey{metaKey{user: "alice@example.org", folder: "INBOX", validity: 7, uid: uint32(i)}, field}, 4096, values)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		real := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+		ratio := float64(real) / float64(c.bytes)
+		n := 0
+		for _, g := range c.groups {
+			n += len(g.msgs)
+		}
+		t.Logf("values of %d octets: %d messages, counted %d, heap %d (%.2f)", valueLen, n, c.bytes, real, ratio)
+		if c.bytes > fieldCacheBytes || ratio > 1.25 || ratio < 0.5 {
+			t.Errorf("values of %d octets: counted %d of %d, heap %d (%.2f)", valueLen, c.bytes, fieldCacheBytes, real, ratio)
+		}
+		runtime.KeepAlive(c)
 	}
 }

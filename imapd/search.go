@@ -100,6 +100,7 @@ type searcher struct {
 	ss                       *session
 	count, maxUID            uint32
 	bodyNeedles, textNeedles []string
+	fieldNames               map[string]string // HEADER key -> field cache name ("": not cached)
 }
 
 // searchMsg is one message being tested; content is read only when a key
@@ -258,20 +259,55 @@ func (sr *searcher) header(m *searchMsg) (*entity, error) {
 // key: from the server's field cache (fieldcache.go), else from its header.
 func (sr *searcher) fieldValues(m *searchMsg, key string) ([]string, error) {
 	ss := sr.ss
+	field, cacheable := sr.fieldName(key)
 	k := fieldKey{
 		metaKey: metaKey{user: ss.user, folder: ss.sel.name, validity: ss.sel.folder.UIDValidity(), uid: m.info.UID},
-		field:   strings.ToLower(key),
+		field:   field,
 	}
-	if values, ok := ss.srv.fields.get(k, m.info.Size); ok {
-		return values, nil
+	if cacheable {
+		if values, ok := ss.srv.fields.get(k, m.info.Size); ok {
+			return values, nil
+		}
 	}
 	head, err := sr.header(m)
 	if err != nil {
 		return nil, err
 	}
 	values := fieldValues(head, key)
-	ss.srv.fields.put(k, m.info.Size, values)
+	if cacheable {
+		ss.srv.fields.put(k, m.info.Size, values)
+	}
 	return values, nil
+}
+
+// fieldName is the field cache's name for a HEADER key, made once per
+// search (every entry of the search shares the string): ASCII lower case.
+// Field names are matched with strings.EqualFold; two ASCII names with the
+// same lower case match the same fields, so they may share entries. A
+// name with other characters is not cached (lower case and EqualFold's
+// folding disagree there: "İ" lowers to "i", which it does not fold to).
+func (sr *searcher) fieldName(key string) (string, bool) {
+	if f, ok := sr.fieldNames[key]; ok {
+		return f, f != ""
+	}
+	f := ""
+	if isASCII(key) {
+		f = strings.ToLower(key)
+	}
+	if sr.fieldNames == nil {
+		sr.fieldNames = make(map[string]string)
+	}
+	sr.fieldNames[key] = f
+	return f, f != ""
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // scan searches the message text once for every BODY and TEXT string of

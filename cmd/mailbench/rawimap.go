@@ -65,7 +65,8 @@ func (c *rawIMAP) line() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n := literalLen(l); n > 0 {
+	if n, ok := literalLen(l); ok {
+		l = bytes.Clone(l) // skipping the literal reuses the reader's buffer
 		if _, err := io.CopyN(io.Discard, c.r, n); err != nil {
 			return nil, err
 		}
@@ -93,20 +94,21 @@ func (c *rawIMAP) readLine() ([]byte, error) {
 	return bytes.TrimSuffix(bytes.TrimSuffix(l, []byte("\n")), []byte("\r")), nil
 }
 
-// literalLen is n when l ends with {n} or {n+}, else 0.
-func literalLen(l []byte) int64 {
+// literalLen is n, true when l ends with {n} or {n+} (a literal of n
+// octets follows, n may be 0).
+func literalLen(l []byte) (int64, bool) {
 	if len(l) < 3 || l[len(l)-1] != '}' {
-		return 0
+		return 0, false
 	}
 	i := bytes.LastIndexByte(l, '{')
 	if i < 0 {
-		return 0
+		return 0, false
 	}
 	n, err := strconv.ParseInt(strings.TrimSuffix(string(l[i+1:len(l)-1]), "+"), 10, 64)
 	if err != nil || n < 0 {
-		return 0
+		return 0, false
 	}
-	return n
+	return n, true
 }
 
 // send writes one command and returns its tag.
@@ -138,11 +140,19 @@ func (c *rawIMAP) fetchBodies() (octets int64, n int, err error) {
 			}
 			return octets, n, nil
 		}
-		// A response goes on after each literal it holds.
-		for k := literalLen(l); k > 0; k = literalLen(l) {
-			if bytes.Contains(l, []byte("BODY[] {")) {
+		// A response goes on after each literal it holds. A body may also
+		// come as a quoted string (an empty one, say).
+		for {
+			k, lit := literalLen(l)
+			if lit && bytes.HasSuffix(l[:bytes.LastIndexByte(l, '{')], []byte("BODY[] ")) {
 				n++
 				octets += k
+			} else if q := bytes.Index(l, []byte(`BODY[] "`)); q >= 0 {
+				n++
+				octets += quotedLen(l[q+len(`BODY[] `):])
+			}
+			if !lit {
+				break
 			}
 			if _, err := io.CopyN(io.Discard, c.r, k); err != nil {
 				return octets, n, fmt.Errorf("FETCH: %w", err)
@@ -152,6 +162,22 @@ func (c *rawIMAP) fetchBodies() (octets int64, n int, err error) {
 			}
 		}
 	}
+}
+
+// quotedLen is the length of the content of the quoted string q begins
+// with (RFC 9051 §4.3: backslash quotes '"' and '\').
+func quotedLen(q []byte) int64 {
+	n := int64(0)
+	for i := 1; i < len(q); i++ {
+		switch q[i] {
+		case '\\':
+			i++
+		case '"':
+			return n
+		}
+		n++
+	}
+	return n
 }
 
 // run sends one command and reads to its tagged response, handing each
