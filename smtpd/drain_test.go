@@ -50,10 +50,16 @@ func countConns(s *Server, f func(*conn) bool) int {
 // up to its 354.
 func openData(t *testing.T, c *raw, rcpt string) {
 	t.Helper()
+	openTx(t, c, rcpt)
+	c.expect("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+}
+
+// openTx greets and gives the envelope, up to DATA.
+func openTx(t *testing.T, c *raw, rcpt string) {
+	t.Helper()
 	c.cmd("EHLO client.example")
 	c.expectPrefix("MAIL FROM:<sender@remote.example>", "250 ")
 	c.expectPrefix("RCPT TO:<"+rcpt+">", "250 ")
-	c.expect("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
 }
 
 // startMessage opens a transaction to alice and sends the first part of
@@ -275,9 +281,7 @@ func TestDataGoAheadBeforeStore(t *testing.T) {
 	opts.Store = hs
 	r := e.start(opts, false)
 	c := dialRaw(t, r.addr, nil)
-	c.cmd("EHLO client.example")
-	c.expectPrefix("MAIL FROM:<sender@example.net>", "250")
-	c.expectPrefix("RCPT TO:<alice@example.org>", "250")
+	openTx(t, c, "alice@example.org")
 	c.send("DATA")
 	select {
 	case <-hs.entered:
