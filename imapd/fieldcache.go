@@ -16,11 +16,12 @@ import (
 // parsed 10,000 headers every time, about 10x Dovecot's time after the
 // first (mailbench search).
 //
-// It is a server-wide LRU bounded by fieldCacheBytes, in memory only, and
-// it starts empty: the first search of a field after a start reads every
-// header as before. A Maildir message's content never changes under its
-// UID and UIDVALIDITY (metaKey); the size is kept too, so that a message
-// the store reports at another size is read again.
+// It is a server-wide LRU of (folder, field) groups bounded by
+// fieldCacheBytes, in memory only, and it starts empty: the first search
+// of a field after a start reads every header as before. A Maildir
+// message's content never changes under its UID and UIDVALIDITY
+// (metaKey); the size is kept too, so that a message the store reports at
+// another size is read again.
 type fieldCache struct {
 	mu     sync.Mutex
 	bytes  int
@@ -169,9 +170,10 @@ func fieldValues(root *entity, key string) []string {
 	return out
 }
 
-// valuesHave is headerHas over values: RFC 9051 §6.4.4 HEADER: the field
-// is present and one of its values contains the string; an empty string
-// matches any message with the field.
+// valuesHave answers RFC 9051 §6.4.4 HEADER over a message's values of
+// the field: the field is present and one of its values contains the
+// string (ignoring case); an empty string matches any message with the
+// field.
 func valuesHave(values []string, value string) bool {
 	if len(values) == 0 {
 		return false
