@@ -282,7 +282,7 @@ func TestGroupCommitGathersIncoming(t *testing.T) {
 				if strings.HasPrefix(string(b), "B") {
 					<-release // B has its whole message and is counted
 					if bFails {
-						return errInjectedSync
+						return errInjected
 					}
 				}
 				return f.Sync()
@@ -298,9 +298,9 @@ func TestGroupCommitGathersIncoming(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "B counted as incoming", func() bool { return us.incoming.Load() == 1 })
+			eventually(t, "B counted as incoming", func() bool { return us.incoming.Load() == 1 })
 			go deliver("A", aDone)
-			waitFor(t, "A leading and waiting for B", func() bool {
+			eventually(t, "A leading and waiting for B", func() bool {
 				us.mu.Lock()
 				defer us.mu.Unlock()
 				f := us.folders[inboxName]
@@ -330,18 +330,4 @@ func TestGroupCommitGathersIncoming(t *testing.T) {
 			}
 		})
 	}
-}
-
-var errInjectedSync = fmt.Errorf("injected fsync failure")
-
-// waitFor polls cond for up to ten seconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for i := 0; i < 10000; i++ {
-		if cond() {
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
 }
