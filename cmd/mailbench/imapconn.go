@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 
 	"github.com/emersion/go-imap/v2"
@@ -12,22 +11,19 @@ import (
 // dialIMAP connects (TLS as -tls says) and logs in. h, when not nil,
 // receives unsolicited responses (EXISTS during IDLE).
 func (o *options) dialIMAP(ctx context.Context, h *imapclient.UnilateralDataHandler) (*imapclient.Client, error) {
-	conn, err := o.dial(ctx, o.imapPort)
+	conn, err := o.dialImplicit(ctx, o.imapPort)
 	if err != nil {
 		return nil, err
 	}
 	opts := &imapclient.Options{UnilateralDataHandler: h, TLSConfig: o.tlsCfg}
 	var c *imapclient.Client
-	switch o.tlsMode {
-	case "implicit":
-		c = imapclient.New(tls.Client(conn, o.tlsCfg), opts)
-	case "starttls":
+	if o.tlsMode == "starttls" {
 		c, err = imapclient.NewStartTLS(conn, opts)
 		if err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("STARTTLS: %w", err)
 		}
-	default:
+	} else {
 		c = imapclient.New(conn, opts)
 	}
 	if err := c.Login(o.user, o.pass).Wait(); err != nil {

@@ -217,6 +217,15 @@ func (o *options) dial(ctx context.Context, port int) (net.Conn, error) {
 	return c, nil
 }
 
+// dialImplicit is dial, inside TLS when -tls is implicit.
+func (o *options) dialImplicit(ctx context.Context, port int) (net.Conn, error) {
+	c, err := o.dial(ctx, port)
+	if err != nil || o.tlsMode != "implicit" {
+		return c, err
+	}
+	return tls.Client(c, o.tlsCfg), nil
+}
+
 func (o *options) logf(format string, args ...any) {
 	if o.verbose && o.stderr != nil {
 		fmt.Fprintf(o.stderr, "mailbench: "+format+"\n", args...)

@@ -22,12 +22,9 @@ type pop3Client struct {
 // dialPOP3 connects (TLS as -tls says: implicit, or STLS per RFC 2595 §4)
 // and logs in with USER/PASS (RFC 1939 §7).
 func (o *options) dialPOP3(ctx context.Context) (*pop3Client, error) {
-	conn, err := o.dial(ctx, o.pop3Port)
+	conn, err := o.dialImplicit(ctx, o.pop3Port)
 	if err != nil {
 		return nil, err
-	}
-	if o.tlsMode == "implicit" {
-		conn = tls.Client(conn, o.tlsCfg)
 	}
 	p := &pop3Client{conn: conn, tp: textproto.NewConn(conn)}
 	if _, err := p.status(); err != nil {

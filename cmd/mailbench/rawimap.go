@@ -29,12 +29,9 @@ type rawIMAP struct {
 
 // dialRawIMAP connects as -tls says and reads the greeting.
 func (o *options) dialRawIMAP(ctx context.Context) (*rawIMAP, error) {
-	nc, err := o.dial(ctx, o.imapPort)
+	nc, err := o.dialImplicit(ctx, o.imapPort)
 	if err != nil {
 		return nil, err
-	}
-	if o.tlsMode == "implicit" {
-		nc = tls.Client(nc, o.tlsCfg)
 	}
 	c := &rawIMAP{nc: nc, r: bufio.NewReaderSize(nc, 64<<10)}
 	line, err := c.line()
