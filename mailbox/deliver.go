@@ -206,11 +206,12 @@ func (m *Maildir) Deliver(ctx context.Context, users []string, r io.Reader) erro
 	}
 	// From the end of the message to the moment it joins a commit batch,
 	// the delivery is counted in each user's incoming (groupcommit.go).
-	counted := false
-	joined := make([]bool, len(us))
+	// deliverOne takes its user out of the count; those it never reached
+	// (us[handed:]) leave it here.
+	counted, handed := false, 0
 	defer func() {
-		for i, u := range us {
-			if counted && !joined[i] {
+		if counted {
+			for _, u := range us[handed:] {
 				u.leaveIncoming()
 			}
 		}
@@ -238,7 +239,8 @@ func (m *Maildir) Deliver(ctx context.Context, users []string, r io.Reader) erro
 		err := ctx.Err()
 		var uid uint32
 		if err == nil {
-			uid, err = m.deliverOne(u, st, name, disk, size, date, i == len(us)-1, &joined[i])
+			handed = i + 1
+			uid, err = m.deliverOne(u, st, name, disk, size, date, i == len(us)-1)
 		}
 		if err != nil {
 			for _, d := range made {
@@ -256,11 +258,18 @@ func (m *Maildir) Deliver(ctx context.Context, users []string, r io.Reader) erro
 }
 
 // deliverOne commits the staged file into one user's INBOX.
-//
-// *joined is set once the delivery is no longer counted in u.incoming.
-func (m *Maildir) deliverOne(u *userState, st *staged, name string, disk, size int64, date time.Time, last bool, joined *bool) (uint32, error) {
+func (m *Maildir) deliverOne(u *userState, st *staged, name string, disk, size int64, date time.Time, last bool) (_ uint32, err error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	// The delivery stops counting as incoming now: under this one hold of
+	// the lock it joins a batch below or fails, and on failure a leader
+	// waiting for it is woken.
+	u.incoming.Add(-1)
+	defer func() {
+		if err != nil {
+			u.wakeLeaderLocked()
+		}
+	}()
 	f, err := u.folderLocked(folderName{canon: inboxName})
 	if err != nil {
 		return 0, err
@@ -275,8 +284,6 @@ func (m *Maildir) deliverOne(u *userState, st *staged, name string, disk, size i
 	f.touchedLocked() // our own rename: no rescan for it
 	msg := &message{disk: disk, size: size, date: date}
 	msg.setName(name)
-	u.incoming.Add(-1)
-	*joined = true
 	return f.commitNewGroupLocked(msg, dst)
 }
 

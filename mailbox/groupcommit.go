@@ -41,10 +41,16 @@ func (u *userState) leaveIncoming() {
 		return
 	}
 	u.mu.Lock()
+	u.wakeLeaderLocked()
+	u.mu.Unlock()
+}
+
+// wakeLeaderLocked wakes a leader of the INBOX's batch that waits for
+// incoming deliveries, so that it counts them again.
+func (u *userState) wakeLeaderLocked() {
 	if f := u.folders[inboxName]; f != nil && f.group.cond != nil {
 		f.group.cond.Broadcast()
 	}
-	u.mu.Unlock()
 }
 
 // commitBatch is the deliveries that share one directory fsync and one
